@@ -1,0 +1,816 @@
+"""Tests of the kamailio.cfg parser (app.cfgpre, app.config)."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+import types
+from pathlib import Path
+
+import pytest
+
+import modules as catalogue
+from app import known
+from app.config import (
+    Config,
+    ConfigError,
+    Listen,
+    apply_modparams,
+    cli_defines,
+    load_modules,
+    parse_config,
+    parse_config_text,
+)
+from app.module import Module
+
+IMPL = {"tm", "sl", "rr", "usrloc", "registrar", "maxfwd", "textops", "siputils"}
+
+
+def cfg(tmp_path: Path, text: str, name: str = "kamailio.cfg", **kw: object) -> Config:
+    """Write ``text`` (dedented) to ``tmp_path/name`` and parse it."""
+    path = write(tmp_path, name, textwrap.dedent(text).lstrip("\n"))
+    return parse_config(path, **kw)  # type: ignore[arg-type]
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def error(tmp_path: Path, text: str, **kw: object) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        cfg(tmp_path, text, **kw)
+    return info.value
+
+
+# -- lexical level ------------------------------------------------------------------------
+def test_headers_and_comments(tmp_path: Path) -> None:
+    c = cfg(
+        tmp_path,
+        """
+        #!KAMAILIO
+        #!SER
+        #!OPENSER
+        #!MAXCOMPAT
+        #!ALL
+        # a comment with listen=udp:1.1.1.1
+        // another
+        /* block
+           children=99
+           /* nested */ still comment
+        */
+        children=3 # trailing
+        debug=1 // trailing
+        """,
+    )
+    assert c.children == 3 and c.debug == 1 and c.listens == ()
+
+
+def test_unterminated_comment_and_string(tmp_path: Path) -> None:
+    err = error(tmp_path, "debug=1\n/* never closed\n")
+    assert str(err) == f"{tmp_path}/kamailio.cfg:2: unterminated /* comment"
+    assert error(tmp_path, 'debug=1\nlog_prefix="abc\n').line == 2
+
+
+def test_string_escapes_and_concatenation(tmp_path: Path) -> None:
+    c = cfg(
+        tmp_path,
+        r"""
+        log_prefix="a\"b\\c\td" 'single'
+        server_header="Server: x"
+        """,
+    )
+    assert c.log_prefix == 'a"b\\c\tdsingle' and c.server_header == "Server: x"
+
+
+# -- preprocessor --------------------------------------------------------------------------
+def test_defines_and_substitution(tmp_path: Path) -> None:
+    c = cfg(
+        tmp_path,
+        """
+        #!define WITH_X
+        #!define DBG 2
+        #!define MYIP 10.0.0.1
+        #!define PREFIX "P: "
+        #!define LONG "a" \\
+             "b"
+        debug=DBG
+        listen=udp:MYIP:5070
+        log_prefix=PREFIX
+        user_agent_header=LONG
+        """,
+    )
+    assert c.debug == 2 and c.listens[0].host == "10.0.0.1" and c.log_prefix == "P: "
+    assert c.user_agent_header == "ab"
+    assert c.defines["WITH_X"] == "" and c.defines["DBG"] == "2"
+
+
+def test_nested_ifdef(tmp_path: Path) -> None:
+    text = """
+        #!define A
+        #!ifdef A
+        #!ifdef B
+        children=1
+        #!else
+        #!ifndef C
+        children=2
+        #!else
+        children=3
+        #!endif
+        #!endif
+        #!else
+        #!ifdef A
+        children=4
+        #!endif
+        children=5
+        #!endif
+        """
+    assert cfg(tmp_path, text).children == 2
+    assert cfg(tmp_path, text, defines={"C": ""}).children == 3
+    assert cfg(tmp_path, text, defines={"B": "1"}).children == 1
+
+
+def test_skipped_text_is_not_parsed(tmp_path: Path) -> None:
+    c = cfg(
+        tmp_path,
+        """
+        #!ifdef NOPE
+        this is not a valid statement {
+        #!define INSIDE
+        #!endif
+        children=2
+        """,
+    )
+    assert c.children == 2 and "INSIDE" not in c.defines
+
+
+def test_ifdef_errors(tmp_path: Path) -> None:
+    assert error(tmp_path, "debug=1\n\n#!ifdef X\nchildren=1\n").line == 3
+    assert "without #!ifdef" in str(error(tmp_path, "#!endif\n"))
+    assert "without #!ifdef" in str(error(tmp_path, "#!else\n"))
+    assert "second #!else" in str(error(tmp_path, "#!ifdef X\n#!else\n#!else\n#!endif\n"))
+
+
+def test_define_redefine_trydef_undef(tmp_path: Path) -> None:
+    c = cfg(
+        tmp_path,
+        """
+        #!define N 1
+        #!trydef N 2
+        #!trydef M 3
+        #!redefine N 4
+        #!define GONE
+        #!undef GONE
+        children=N
+        debug=M
+        """,
+    )
+    assert c.children == 4 and c.debug == 3 and "GONE" not in c.defines
+    err = error(tmp_path, "#!define N 1\n#!define N 2\n")
+    assert err.line == 2 and "already defined" in err.message
+
+
+def test_bang_bang_form(tmp_path: Path) -> None:
+    c = cfg(tmp_path, "!!define N 5\n!!ifdef N\nchildren=N\n!!endif\n")
+    assert c.children == 5
+
+
+def test_cli_defines(tmp_path: Path) -> None:
+    defs = cli_defines(["WITH_DEBUG", "LEVEL=3", 'PFX="x: "'])
+    assert defs == {"WITH_DEBUG": "", "LEVEL": "3", "PFX": '"x: "'}
+    text = "#!ifdef WITH_DEBUG\ndebug=LEVEL\n#!endif\nlog_prefix=PFX\n#!trydef LEVEL 9\n"
+    c = cfg(tmp_path, text, defines=defs)
+    assert c.debug == 3 and c.log_prefix == "x: " and c.defines["LEVEL"] == "3"
+    with pytest.raises(ConfigError):
+        cli_defines(["1BAD"])
+
+
+def test_subst(tmp_path: Path) -> None:
+    c = cfg(
+        tmp_path,
+        """
+        #!subst "/PASSWD/secret/g"
+        #!substdef "!HOSTNAME!example.com!"
+        log_prefix="PASSWD and PASSWD"
+        alias=HOSTNAME
+        user_agent_header="ua HOSTNAME"
+        """,
+    )
+    assert c.log_prefix == "secret and secret"
+    assert c.aliases == ("example.com",) and c.user_agent_header == "ua example.com"
+    assert "bad #!subst" in str(error(tmp_path, '#!subst "/x"\n'))
+
+
+def test_defenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIPR_CHILDREN", "7")
+    monkeypatch.setenv("SIPR_PFX", "env: ")
+    c = cfg(
+        tmp_path,
+        """
+        #!defenv KIDS=SIPR_CHILDREN
+        #!defenvs PFX=SIPR_PFX
+        #!trydefenv MISSING=SIPR_NOT_SET_ANYWHERE
+        children=KIDS
+        log_prefix=PFX
+        """,
+    )
+    assert c.children == 7 and c.log_prefix == "env: " and "MISSING" not in c.defines
+    assert "not set" in str(error(tmp_path, "#!defenv X=SIPR_NOT_SET_ANYWHERE\n"))
+
+
+def test_unknown_directive(tmp_path: Path) -> None:
+    err = error(tmp_path, "children=1\n#!frobnicate X\n")
+    assert (err.line, "unknown preprocessor directive") == (2, err.message[:30])
+    assert "not supported" in str(error(tmp_path, "#!ifexp X\n"))
+
+
+# -- includes ------------------------------------------------------------------------------
+def test_include_and_line_tracking(tmp_path: Path) -> None:
+    write(tmp_path, "sub/inc.cfg", "#!define FROM_INC 6\n\nchildren=FROM_INC\n")
+    write(tmp_path, "sub/bad.cfg", "\n\nchildren=abc\n")
+    c = cfg(tmp_path, 'include_file "sub/inc.cfg"\nimport_file "missing.cfg"\ndebug=2\n')
+    assert c.children == 6 and c.debug == 2
+    err = error(tmp_path, 'debug=1\n#!include_file "sub/bad.cfg"\n')
+    assert (err.file, err.line) == (str(tmp_path / "sub" / "bad.cfg"), 3)
+    assert "children expects an integer" in str(err)
+
+
+def test_include_relative_to_including_file(tmp_path: Path) -> None:
+    write(tmp_path, "a/first.cfg", 'include_file "second.cfg"\n')
+    write(tmp_path, "a/second.cfg", "children=9\n")
+    assert cfg(tmp_path, 'import_file "a/first.cfg"\n').children == 9
+
+
+def test_include_errors(tmp_path: Path) -> None:
+    err = error(tmp_path, 'debug=1\ninclude_file "missing.cfg"\n')
+    assert err.line == 2 and "not found" in err.message
+    write(tmp_path, "loop.cfg", 'include_file "loop.cfg"\n')
+    assert "nested deeper" in str(error(tmp_path, 'include_file "loop.cfg"\n'))
+    write(tmp_path, "open.cfg", "#!ifdef X\n")
+    assert error(tmp_path, 'include_file "open.cfg"\n').file.endswith("open.cfg")
+
+
+# -- core parameters -----------------------------------------------------------------------
+def test_listen_forms(tmp_path: Path) -> None:
+    c = cfg(
+        tmp_path,
+        """
+        listen=udp:127.0.0.1:5060
+        listen=tcp:[::1]:5070 advertise 1.2.3.4:5080
+        listen = 127.0.0.1
+        listen=tls:10.0.0.1 advertise pub.example.com name "tls1"
+        listen=[::1]
+        listen=udp:eth0:5062 virtual
+        port=5090
+        """,
+    )
+    assert c.listens == (
+        Listen("udp", "127.0.0.1", 5060),
+        Listen("tcp", "::1", 5070, "1.2.3.4", 5080),
+        Listen(None, "127.0.0.1", 5090),
+        Listen("tls", "10.0.0.1", 5090, "pub.example.com", 5090, "tls1"),
+        Listen(None, "::1", 5090),
+        Listen("udp", "eth0", 5062, virtual=True),
+    )
+    assert c.listens[1].hostport == "[::1]:5070" and c.listens[0].hostport == "127.0.0.1:5060"
+
+
+def test_listen_default_ports(tmp_path: Path) -> None:
+    c = cfg(tmp_path, "listen=udp:1.2.3.4\nlisten=tls:1.2.3.4\n")
+    assert [x.port for x in c.listens] == [5060, 5061]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "listen=ws:1.2.3.4:80",
+        "listen=udp:1.2.3.4:99999",
+        "listen=udp:1.2.3.4 bogus",
+        "listen=udp:1.2.3.4:x",
+    ],
+)
+def test_listen_errors(tmp_path: Path, line: str) -> None:
+    assert error(tmp_path, f"debug=1\n{line}\n").line == 2
+
+
+def test_scalar_params(tmp_path: Path) -> None:
+    c = cfg(
+        tmp_path,
+        """
+        children=4
+        debug=-2
+        log_stderror=yes
+        log_prefix="{$mt $hdr(CSeq) $ci} "
+        server_header="Server: siprouter"
+        user_agent_header="User-Agent: siprouter"
+        alias="sip.example.com"
+        alias=other.example.com:5060
+        mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+        """,
+    )
+    assert (c.children, c.debug, c.log_stderror) == (4, -2, True)
+    assert c.aliases == ("sip.example.com", "other.example.com:5060")
+    assert c.server_header == "Server: siprouter"
+    assert c.ignored[0].name == "mpath"
+
+
+@pytest.mark.parametrize(
+    ("text", "value"), [("no", False), ("1", True), ("off", False), ("on", True)]
+)
+def test_bool_values(tmp_path: Path, text: str, value: bool) -> None:
+    assert cfg(tmp_path, f"log_stderror={text}\n").log_stderror is value
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('children="abc"', "children expects an integer"),
+        ("children=abc", "children expects an integer"),
+        ("children=yes", "children expects an integer"),
+        ("log_stderror=maybe", "log_stderror expects yes or no"),
+        ("log_prefix=abc", "log_prefix expects a quoted string"),
+        ("children=1 2", "children takes one value"),
+        ("children=", "missing value"),
+        ("no_such_param=1", "unknown core parameter 'no_such_param'"),
+        ('kemi.no_such_callback="x"', "unknown core parameter"),
+        ("frobnicate", "unknown statement 'frobnicate'"),
+        ('"str"', "unexpected"),
+    ],
+)
+def test_param_errors(tmp_path: Path, line: str, message: str) -> None:
+    err = error(tmp_path, f"debug=1\n{line}\n")
+    assert err.line == 2 and message in err.message
+    assert str(err) == f"{tmp_path / 'kamailio.cfg'}:2: {err.message}"
+
+
+def test_numbers(tmp_path: Path) -> None:
+    assert cfg(tmp_path, "children=0x10\ndebug=010\n").children == 16
+    assert cfg(tmp_path, "debug=010\n").debug == 8
+    assert cfg(tmp_path, "debug=101b\n").debug == 5
+
+
+def test_ignored_and_custom_params(tmp_path: Path) -> None:
+    c = cfg(
+        tmp_path,
+        """
+        memdbg=5
+        log_facility=LOG_LOCAL0
+        tcp_connection_lifetime=3605
+        enable_tls=yes
+        fork=yes
+        dns_try_ipv6=no
+        pstn.gw_ip = "" desc "PSTN GW Address"
+        voicemail.srv_port = "5060" descr "port"
+        my.level = 3
+        """,
+    )
+    assert [(s.name, s.value) for s in c.ignored] == [
+        ("memdbg", 5),
+        ("log_facility", "LOG_LOCAL0"),
+        ("tcp_connection_lifetime", 3605),
+        ("enable_tls", True),
+        ("fork", True),
+        ("dns_try_ipv6", False),
+    ]
+    assert [(s.name, s.value) for s in c.custom] == [
+        ("pstn.gw_ip", ""),
+        ("voicemail.srv_port", "5060"),
+        ("my.level", 3),
+    ]
+
+
+def test_kemi_callbacks(tmp_path: Path) -> None:
+    c = cfg(
+        tmp_path,
+        """
+        kemi.onsend_route_callback="ksr_onsend"
+        kemi.reply_route_callback="none"
+        kemi.event_route_callback="ksr_event"
+        kemi.received_route_callback="ksr_received"
+        kemi.pre_routing_callback="ksr_pre"
+        """,
+    )
+    assert c.kemi == {
+        "request_route_callback": "ksr_request_route",
+        "onsend_route_callback": "ksr_onsend",
+        "reply_route_callback": "",
+        "event_route_callback": "ksr_event",
+        "received_route_callback": "ksr_received",
+        "pre_routing_callback": "ksr_pre",
+    }
+
+
+def test_semicolons_are_accepted(tmp_path: Path) -> None:
+    assert cfg(tmp_path, "children=2;\ndebug=1;;\n").children == 2
+
+
+# -- modules -------------------------------------------------------------------------------
+def test_loadmodule_forms(tmp_path: Path) -> None:
+    c = cfg(
+        tmp_path,
+        """
+        loadmodule "tm.so"
+        loadmodule "/usr/lib/x86_64-linux-gnu/kamailio/modules/sl.so"
+        loadmodule "rr"
+        loadmodule "kex.so"
+        loadmodule "tm.so"
+        """,
+        implemented=IMPL,
+    )
+    assert [(m.name, m.implemented) for m in c.modules] == [
+        ("tm", True),
+        ("sl", True),
+        ("rr", True),
+        ("kex", False),
+    ]
+    assert c.module("sl") is not None and c.module("sl").line == 2  # type: ignore[union-attr]
+    assert c.module("nope") is None
+
+
+def test_loadmodule_errors(tmp_path: Path) -> None:
+    err = error(tmp_path, 'debug=1\nloadmodule "db_mysql.so"\n')
+    assert err.line == 2
+    assert err.message == 'module "db_mysql" is a Kamailio module siprouter does not implement yet'
+    assert error(tmp_path, 'loadmodule "tm.so"\n', implemented=set()).message.startswith(
+        'module "tm" is a Kamailio module'
+    )
+    assert error(tmp_path, 'loadmodule "frob.so"\n').message == 'unknown module "frob"'
+    assert "quoted module name" in error(tmp_path, "loadmodule tm\n").message
+
+
+def test_core_modules_are_kamailio_modules() -> None:
+    assert set(known.CORE_MODULES) <= known.KAMAILIO_MODULES
+    assert known.INTERPRETED_CORE_PARAMS <= known.KAMAILIO_CORE_PARAMS
+
+
+def test_modparam(tmp_path: Path) -> None:
+    c = cfg(
+        tmp_path,
+        """
+        #!define FLT_ACC 1
+        loadmodule "tm.so"
+        loadmodule "usrloc.so"
+        loadmodule "registrar.so"
+        loadmodule "kex.so"
+        modparam("tm", "fr_timer", 30000)
+        modparam("tm", "fr_inv_timer", -1)
+        modparam("tm", "flag", FLT_ACC)
+        modparam("tm", "on", yes)
+        modparam("usrloc", "preload", "location")
+        modparam("usrloc|registrar", "received_avp", "$avp(RECEIVED)")
+        modparam("usr.*", "nat_bflag", 6)
+        modparam("kex", "anything", "goes")
+        modparam("tm", "log_extra",
+            "src_user=$fU;"
+            "dst_user=$rU")
+        """,
+        implemented=IMPL,
+    )
+    got = [(m.module, m.param, m.value, m.line) for m in c.modparams]
+    assert got == [
+        ("tm", "fr_timer", 30000, 6),
+        ("tm", "fr_inv_timer", -1, 7),
+        ("tm", "flag", 1, 8),
+        ("tm", "on", 1, 9),
+        ("usrloc", "preload", "location", 10),
+        ("usrloc", "received_avp", "$avp(RECEIVED)", 11),
+        ("registrar", "received_avp", "$avp(RECEIVED)", 11),
+        ("usrloc", "nat_bflag", 6, 12),
+        ("kex", "anything", "goes", 13),
+        ("tm", "log_extra", "src_user=$fU;dst_user=$rU", 14),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('modparam("sl", "x", 1)', 'modparam for module "sl", which is not loaded'),
+        ('modparam("nope|other", "x", 1)', "which is not loaded"),
+        ('modparam("tm" "x", 1)', "expected ,"),
+        ('modparam("tm", "x", bare)', "a modparam value is a number or a quoted string"),
+        ('modparam("tm", "x", 1', "expected )"),
+        ('modparam("(", "x", 1)', "bad module regex"),
+    ],
+)
+def test_modparam_errors(tmp_path: Path, line: str, message: str) -> None:
+    err = error(tmp_path, f'loadmodule "tm.so"\n{line}\n', implemented=IMPL)
+    assert err.line == 2 and message in err.message
+
+
+def dummy_tm() -> Module:
+    mod = Module("tm")
+    mod.param("fr_timer", int, 30000)
+    mod.param("tag", str, "")
+    return mod
+
+
+def test_apply_modparams(tmp_path: Path) -> None:
+    c = cfg(
+        tmp_path,
+        """
+        loadmodule "tm.so"
+        loadmodule "sl.so"
+        modparam("tm", "fr_timer", 1000)
+        modparam("tm", "tag", "x")
+        modparam("sl", "whatever", 1)
+        """,
+        implemented=IMPL,
+    )
+    tm = dummy_tm()
+    apply_modparams(c, {"tm": tm})
+    assert tm.cfg["fr_timer"] == 1000 and tm.cfg["tag"] == "x"
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('modparam("tm", "fr_timer", "abc")', 'modparam "tm" "fr_timer" expects an integer'),
+        ('modparam("tm", "tag", 5)', "expects a string"),
+        ('modparam("tm", "nope", 5)', 'module "tm" has no parameter "nope"'),
+    ],
+)
+def test_apply_modparams_errors(tmp_path: Path, line: str, message: str) -> None:
+    c = cfg(tmp_path, f'loadmodule "tm.so"\n\n{line}\n', implemented=IMPL)
+    with pytest.raises(ConfigError) as info:
+        apply_modparams(c, {"tm": dummy_tm()})
+    assert info.value.line == 3 and message in info.value.message
+
+
+def test_load_modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tm, reg = dummy_tm(), Module("registrar", requires=("usrloc",))
+    for mod in (tm, reg):
+        fake = types.ModuleType(f"fake_{mod.name}")
+        fake.module = mod  # type: ignore[attr-defined]
+        monkeypatch.setitem(sys.modules, fake.__name__, fake)
+        monkeypatch.setitem(catalogue.MODULES, mod.name, fake.__name__)
+    c = cfg(tmp_path, 'loadmodule "kex.so"\nloadmodule "tm.so"\nmodparam("tm", "fr_timer", 5)\n')
+    assert load_modules(c) == {"tm": tm} and tm.cfg["fr_timer"] == 5
+    c = cfg(tmp_path, 'debug=1\nloadmodule "registrar.so"\n')
+    with pytest.raises(ConfigError) as info:
+        load_modules(c)
+    assert info.value.line == 2 and 'requires "usrloc"' in info.value.message
+
+
+# -- engine ---------------------------------------------------------------------------------
+def test_cfgengine_and_script(tmp_path: Path) -> None:
+    c = cfg(
+        tmp_path,
+        """
+        loadmodule "app_python3.so"
+        modparam("app_python3", "load", "kamailio-basic-kemi-python.py")
+        cfgengine "python"
+        """,
+    )
+    assert (c.cfgengine, c.engine_module) == ("python", "app_python3")
+    assert c.script == tmp_path / "kamailio-basic-kemi-python.py"
+    c = cfg(
+        tmp_path,
+        'loadmodule "app_python"\nmodparam("app_python", "script_name", "/abs/s.py")\ncfgengine = "python3"\n',
+    )
+    assert c.script == Path("/abs/s.py") and c.engine_module == "app_python"
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('cfgengine "lua"', 'cfgengine "lua" is not supported yet; use cfgengine "python"'),
+        ('cfgengine "native"', 'native routing is not supported yet; use cfgengine "python"'),
+        ('cfgengine "python"', 'cfgengine "python" needs loadmodule "app_python3.so" before it'),
+        ('modparam("app_python3", "load", 1)', "expects a file name"),
+    ],
+)
+def test_cfgengine_errors(tmp_path: Path, line: str, message: str) -> None:
+    loads = 'loadmodule "app_python3.so"' if "modparam" in line else "debug=1"
+    err = error(tmp_path, f"{loads}\n{line}\n")
+    assert err.line == 2 and err.message.endswith(message)
+
+
+@pytest.mark.parametrize(
+    "block", ["request_route {", "route[RELAY] {", "event_route[xhttp:request] {", "reply_route {"]
+)
+def test_native_routes_rejected(tmp_path: Path, block: str) -> None:
+    err = error(tmp_path, f"debug=1\n\n{block}\n  exit;\n}}\n")
+    assert err.line == 3
+    assert err.message == 'native routing blocks are not supported yet; use cfgengine "python"'
+
+
+def test_parse_config_text(tmp_path: Path) -> None:
+    write(tmp_path, "inc.cfg", "children=2\n")
+    c = parse_config_text('include_file "inc.cfg"\n', file=str(tmp_path / "main.cfg"))
+    assert c.children == 2 and c.path == str(tmp_path / "main.cfg")
+
+
+# -- a realistic configuration ----------------------------------------------------------------
+BASIC_KEMI = """
+#!KAMAILIO
+#
+# Kamailio SIP Server - basic KEMI configuration (shape of kamailio-basic-kemi.cfg)
+#
+##!define WITH_MYSQL
+##!define WITH_AUTH
+##!define WITH_IPAUTH
+##!define WITH_USRLOCDB
+##!define WITH_NAT
+#!define WITH_ANTIFLOOD_NOT_SUPPORTED
+##!define WITH_ACCDB
+
+####### Include Local Config If Exists #########
+import_file "kamailio-local.cfg"
+
+####### Defined Values #########
+#!ifdef WITH_MYSQL
+#!ifndef DBURL
+#!define DBURL "mysql://kamailio:kamailiorw@localhost/kamailio"
+#!endif
+#!endif
+#!ifdef WITH_MULTIDOMAIN
+#!define MULTIDOMAIN 1
+#!else
+#!define MULTIDOMAIN 0
+#!endif
+
+#!define FLT_ACC 1
+#!define FLT_ACCMISSED 2
+#!define FLT_ACCFAILED 3
+#!define FLT_NATS 5
+#!define FLB_NATB 6
+#!define FLB_NATSIPPING 7
+
+#!ifdef WITH_CFGPYTHON3
+#!define KEMIENGINE "python"
+#!define KEMIMODULE "app_python3"
+#!define KEMILOAD "/usr/local/etc/kamailio/kamailio-basic-kemi-python.py"
+#!endif
+
+####### Global Parameters #########
+#!ifdef WITH_DEBUG
+debug=4
+log_stderror=yes
+#!else
+debug=2
+log_stderror=no
+#!endif
+
+memdbg=5
+memlog=5
+#!ifdef WITH_CFGPYTHON3
+log_prefix="PY3 {$rm}: "
+#!endif
+latency_cfg_log=2
+latency_log=2
+latency_limit_action=100000
+latency_limit_db=200000
+log_facility=LOG_LOCAL0
+fork=yes
+children=2
+
+/* uncomment the next line to disable TCP (default on) */
+# disable_tcp=yes
+/* uncomment the next line to disable the auto discovery of local aliases
+ * based on reverse DNS on IPs (default on) */
+# auto_aliases=no
+/* add local domain aliases */
+# alias="sip.mydomain.com"
+/* uncomment and configure the following line if you want Kamailio to
+ * bind on a specific interface/port/proto (default bind on all available) */
+# listen=udp:10.0.0.10:5060
+port=5060
+
+#!ifdef WITH_TLS
+enable_tls=yes
+#!endif
+
+/* life time of TCP connection when there is no traffic */
+tcp_connection_lifetime=3605
+
+####### Modules Section ########
+/* set paths to location of modules */
+# mpath="/usr/local/lib/kamailio/modules/"
+
+#!ifdef WITH_MYSQL
+loadmodule "db_mysql.so"
+#!endif
+
+loadmodule "jsonrpcs.so"
+loadmodule "kex.so"
+loadmodule "corex.so"
+loadmodule "tm.so"
+loadmodule "tmx.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "pv.so"
+loadmodule "maxfwd.so"
+loadmodule "usrloc.so"
+loadmodule "registrar.so"
+loadmodule "textops.so"
+loadmodule "siputils.so"
+loadmodule "xlog.so"
+loadmodule "sanity.so"
+loadmodule "ctl.so"
+loadmodule "cfg_rpc.so"
+loadmodule "acc.so"
+loadmodule "kemix.so"
+
+#!ifdef WITH_AUTH
+loadmodule "auth.so"
+loadmodule "auth_db.so"
+#!endif
+
+#!ifdef WITH_ANTIFLOOD
+loadmodule "htable.so"
+loadmodule "pike.so"
+#!endif
+
+loadmodule KEMIMODULE
+
+# ----------------- setting module-specific parameters ---------------
+# ----- jsonrpcs params -----
+modparam("jsonrpcs", "pretty_format", 1)
+/* set the path to RPC fifo control file */
+# modparam("jsonrpcs", "fifo_name", "/run/kamailio/kamailio_rpc.fifo")
+
+# ----- tm params -----
+modparam("tm", "failure_reply_mode", 3)
+modparam("tm", "fr_timer", 30000)
+modparam("tm", "fr_inv_timer", 120000)
+
+# ----- rr params -----
+modparam("rr", "enable_full_lr", 1)
+modparam("rr", "append_fromtag", 0)
+
+# ----- registrar params -----
+modparam("registrar", "method_filtering", 1)
+# modparam("registrar", "append_branches", 0)
+modparam("registrar", "max_expires", 3600)
+modparam("registrar", "gruu_enabled", 0)
+
+# ----- acc params -----
+modparam("acc", "early_media", 0)
+modparam("acc", "report_ack", 0)
+modparam("acc", "report_cancels", 0)
+modparam("acc", "detect_direction", 0)
+modparam("acc", "log_flag", FLT_ACC)
+modparam("acc", "log_missed_flag", FLT_ACCMISSED)
+modparam("acc", "log_extra",
+	"src_user=$fU;src_domain=$fd;src_ip=$si;"
+	"dst_ouser=$tU;dst_user=$rU;dst_domain=$rd")
+modparam("acc", "failed_transaction_flag", FLT_ACCFAILED)
+
+# ----- usrloc params -----
+modparam("usrloc", "preload", "location")
+#!ifdef WITH_USRLOCDB
+modparam("usrloc", "db_url", DBURL)
+modparam("usrloc", "db_mode", 2)
+modparam("usrloc", "use_domain", MULTIDOMAIN)
+#!endif
+
+#!ifdef WITH_NAT
+modparam("nathelper|registrar", "received_avp", "$avp(RECEIVED)")
+modparam("usrloc", "nat_bflag", FLB_NATB)
+#!endif
+
+####### Routing Logic ########
+#!ifdef WITH_CFGPYTHON3
+modparam(KEMIMODULE, "load", KEMILOAD)
+cfgengine KEMIENGINE
+#!else
+cfgengine "native"
+include_file "/usr/local/etc/kamailio/kamailio-basic-kemi-native.cfg"
+#!endif
+"""
+
+BASIC_KEMI_MODULES = IMPL | {"tmx", "sanity", "acc", "auth", "auth_db"}
+
+
+def test_basic_kemi_cfg(tmp_path: Path) -> None:
+    """The basic KEMI config loads unchanged when started with -A WITH_CFGPYTHON3."""
+    path = write(tmp_path, "kamailio-basic-kemi.cfg", BASIC_KEMI)
+    write(tmp_path, "kamailio-local.cfg", '#!define WITH_LOCAL\nalias="local.example.com"\n')
+    defines = cli_defines(["WITH_CFGPYTHON3"])
+    c = parse_config(path, defines, implemented=BASIC_KEMI_MODULES)
+    assert (c.debug, c.log_stderror, c.children, c.port) == (2, False, 2, 5060)
+    assert c.log_prefix == "PY3 {$rm}: " and c.aliases == ("local.example.com",)
+    assert c.cfgengine == "python" and c.engine_module == "app_python3"
+    assert c.script == Path("/usr/local/etc/kamailio/kamailio-basic-kemi-python.py")
+    names = [m.name for m in c.modules]
+    assert names[:4] == ["jsonrpcs", "kex", "corex", "tm"] and names[-1] == "app_python3"
+    acc = {m.param: m.value for m in c.modparams if m.module == "acc"}
+    assert acc["log_flag"] == 1 and acc["failed_transaction_flag"] == 3
+    assert acc["log_extra"].endswith("dst_ouser=$tU;dst_user=$rU;dst_domain=$rd")
+    assert {s.name for s in c.ignored} >= {"memdbg", "latency_log", "fork", "log_facility"}
+    assert "WITH_LOCAL" in c.defines
+
+
+def test_basic_kemi_cfg_unsupported_parts(tmp_path: Path) -> None:
+    """Without python, or with an unimplemented module, the errors point at the line."""
+    path = write(tmp_path, "kamailio-basic-kemi.cfg", BASIC_KEMI)
+    with pytest.raises(ConfigError, match="loadmodule"):
+        parse_config(path, implemented=BASIC_KEMI_MODULES)  # KEMIMODULE undefined
+    with pytest.raises(ConfigError, match='"htable" is a Kamailio module'):
+        parse_config(
+            path, {"WITH_CFGPYTHON3": "", "WITH_ANTIFLOOD": ""}, implemented=BASIC_KEMI_MODULES
+        )
+    with pytest.raises(ConfigError, match='"tm" is a Kamailio module siprouter does not'):
+        parse_config(path, {"WITH_CFGPYTHON3": ""})
