@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -229,7 +229,8 @@ class Preprocessor:
             self.defines[_ident(pattern, file, line)] = _quote(repl) if define > 1 else repl
 
 
-_HANDLERS = {
+_Handler = Callable[[Preprocessor, str, str, int], None]
+_HANDLERS: dict[str, _Handler] = {
     "define": Preprocessor.define,
     "def": Preprocessor.define,
     "trydef": lambda pp, r, f, n: pp.define(r, f, n, "try"),

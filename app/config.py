@@ -442,9 +442,11 @@ def parse_config(
 
     ``implemented`` names the modules siprouter has (default: ``modules.MODULES``).
     """
-    pp = Preprocessor(dict(defines or {}))
-    impl = catalogue.MODULES if implemented is None else implemented
-    return _Parser(pp, pp.tokens_of_file(path), str(path), impl).parse()
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    return parse_config_text(text, str(path), defines, implemented=implemented)
 
 
 def parse_config_text(
@@ -473,10 +475,14 @@ def apply_modparams(config: Config, modules: Mapping[str, Module]) -> None:
 
 
 def load_modules(config: Config) -> dict[str, Module]:
-    """Import the implemented loaded modules, check ``requires``, apply modparams."""
+    """Import the implemented loaded modules, check ``requires``, apply modparams.
+
+    The modules' parameters are reset to their defaults first (a module is a singleton).
+    """
     loaded = {m.name: m for m in config.modules}
     result = {m.name: catalogue.load_module(m.name) for m in config.modules if m.implemented}
     for name, module in result.items():
+        module.reset_params()
         missing = [r for r in module.requires if r not in loaded]
         if missing:
             where = loaded[name]

@@ -547,6 +547,9 @@ def test_load_modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setitem(catalogue.MODULES, mod.name, fake.__name__)
     c = cfg(tmp_path, 'loadmodule "kex.so"\nloadmodule "tm.so"\nmodparam("tm", "fr_timer", 5)\n')
     assert load_modules(c) == {"tm": tm} and tm.cfg["fr_timer"] == 5
+    tm.set_param("tag", "stale")
+    c = cfg(tmp_path, 'loadmodule "tm.so"\n')
+    assert load_modules(c) == {"tm": tm} and dict(tm.cfg) == {"fr_timer": 30000, "tag": ""}
     c = cfg(tmp_path, 'debug=1\nloadmodule "registrar.so"\n')
     with pytest.raises(ConfigError) as info:
         load_modules(c)
@@ -594,6 +597,11 @@ def test_native_routes_rejected(tmp_path: Path, block: str) -> None:
     err = error(tmp_path, f"debug=1\n\n{block}\n  exit;\n}}\n")
     assert err.line == 3
     assert err.message == 'native routing blocks are not supported yet; use cfgengine "python"'
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        parse_config(tmp_path / "nope.cfg")
 
 
 def test_parse_config_text(tmp_path: Path) -> None:
