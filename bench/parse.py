@@ -1,0 +1,110 @@
+"""Parser microbenchmark: siprouter's ``sip`` package beside PyPI's ``sippy`` on one message.
+
+Prints messages per second (best of several rounds, one core) for:
+
+1. parse + proxy accesses: parse a typical ~900-byte INVITE and read what a proxy needs
+   (top Via branch, CSeq, Call-ID, From/To tags, Request-URI, Max-Forwards);
+2. full parse: every header parsed into its typed view (``Message.validate``);
+3. serialize after one edit (Max-Forwards decremented).
+
+Run: ``python bench/parse.py`` (``--rounds N --number N`` to change the effort).
+Figures are recorded in docs/performance.md. This never fails a test run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import timeit
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from messages import INVITE  # noqa: E402
+
+from sip import parse  # noqa: E402
+
+
+def ours_proxy() -> object:
+    m = parse(INVITE)
+    return (m.branch, m.cseq, m.call_id, m.from_tag, m.to_tag, m.uri, m.max_forwards)  # type: ignore[union-attr]
+
+
+def ours_full() -> object:
+    m = parse(INVITE)
+    m.validate()
+    return m
+
+
+def ours_edit() -> bytes:
+    m = parse(INVITE)
+    m.replace("Max-Forwards", str(m.max_forwards - 1))  # type: ignore[operator]
+    return m.serialize()
+
+
+def sippy_funcs() -> dict[str, Callable[[], object]] | None:
+    try:
+        from sippy.SipRequest import SipRequest
+    except ImportError:
+        return None
+    text = INVITE.decode()
+
+    def proxy() -> object:
+        r = SipRequest(text)
+        return (
+            r.getHFBody("via").getBranch(),
+            r.getHFBody("cseq").getCSeq(),
+            str(r.getHFBody("call-id")),
+            r.getHFBody("from").getTag(),
+            r.getHFBody("to").getTag(),
+            r.getRURI(),
+            r.getHFBody("max-forwards").getNum(),
+        )
+
+    def full() -> object:
+        r = SipRequest(text)
+        for h in r.headers:
+            h.getBody()
+        return r
+
+    def edit() -> object:
+        r = SipRequest(text)
+        mf = r.getHFBody("max-forwards")
+        mf.decr()
+        return r.localStr()
+
+    return {"proxy": proxy, "full": full, "edit": edit}
+
+
+def rate(fn: Callable[[], object], rounds: int, number: int) -> float:
+    best = min(timeit.repeat(fn, number=number, repeat=rounds))
+    return number / best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--number", type=int, default=20000)
+    args = ap.parse_args()
+    ours = {"proxy": ours_proxy, "full": ours_full, "edit": ours_edit}
+    theirs = sippy_funcs()
+    labels = {
+        "proxy": "parse + proxy accesses",
+        "full": "full parse of every header",
+        "edit": "serialize after one edit",
+    }
+    print(f"message: {len(INVITE)} bytes INVITE; best of {args.rounds} x {args.number}")
+    print(f"{'case':30} {'siprouter msg/s':>16} {'sippy msg/s':>12} {'ratio':>7}")
+    for key, label in labels.items():
+        a = rate(ours[key], args.rounds, args.number)
+        if theirs is None:
+            print(f"{label:30} {a:16,.0f} {'(no sippy)':>12}")
+            continue
+        b = rate(theirs[key], args.rounds, max(args.number // 5, 1))
+        print(f"{label:30} {a:16,.0f} {b:12,.0f} {a / b:6.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,19 @@
+"""siprouter's sans-IO SIP library: bytes in, events and bytes out.
+
+No sockets, no clock, no asyncio: every time-dependent call takes ``now``. The message
+layer (RFC 3261 §7, §19, §20, §25) lives in :mod:`sip.message`, :mod:`sip.headers` and
+:mod:`sip.uri`; stream framing (§18.3) in :mod:`sip.framer`; digest authentication
+(RFC 2617, RFC 7616) in :mod:`sip.digest`.
+"""
+
+from .errors import LocalProtocolError, RemoteProtocolError, SIPError
+from .headers import CSeq, ContentType, NameAddr, Via, parse_name_addr, parse_via
+from .message import DEFAULT_LIMITS, Limits, Message, Request, Response, parse
+from .uri import URI, parse_uri, unescape
+
+__all__ = [
+    "SIPError", "RemoteProtocolError", "LocalProtocolError",
+    "Message", "Request", "Response", "parse", "Limits", "DEFAULT_LIMITS",
+    "URI", "parse_uri", "unescape",
+    "NameAddr", "Via", "CSeq", "ContentType", "parse_name_addr", "parse_via",
+]  # fmt: skip

@@ -1,0 +1,30 @@
+"""Small lexical helpers shared by the parser modules (RFC 3261 §25.1 basic rules)."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["is_digits", "is_token", "TOKEN_RE", "unquote", "quote"]
+
+TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
+_UNQUOTE_RE = re.compile(r"\\(.)", re.S)
+
+
+def is_digits(text: str) -> bool:
+    """ASCII digits only (``str.isdigit`` also accepts other scripts' digits)."""
+    return text.isascii() and text.isdigit()
+
+
+def is_token(text: str) -> bool:
+    return TOKEN_RE.match(text) is not None
+
+
+def unquote(text: str) -> str:
+    """``"a \\"b\\""`` → ``a "b"``; text without quotes is returned unchanged."""
+    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
+        return _UNQUOTE_RE.sub(r"\1", text[1:-1])
+    return text
+
+
+def quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
