@@ -37,9 +37,12 @@ from .headers import (
     parse_vias,
     split_commas,
 )
+from .status import reason_phrase
 from .uri import URI, parse_uri
 
-__all__ = ["Limits", "DEFAULT_LIMITS", "Message", "Request", "Response", "parse", "COMPACT"]
+__all__ = [
+    "Limits", "DEFAULT_LIMITS", "Message", "Request", "Response", "parse", "make_response", "COMPACT",
+]
 
 #: compact form → full name (RFC 3261 §7.3.3 and the IANA registry)
 COMPACT = {
@@ -713,3 +716,35 @@ def _check_version(version: str) -> None:
         if _VERSION_RE.match(version):
             raise RemoteProtocolError(f"unsupported version {version}", 505)
         raise RemoteProtocolError(f"malformed SIP version {version[:20]!r}")
+
+
+_COPIED = ("via", "from", "to", "call-id", "cseq")
+
+
+def make_response(
+    request: Request,
+    status: int,
+    reason: str | None = None,
+    *,
+    to_tag: str | None = None,
+    headers: list[tuple[str, str]] | None = None,
+    body: bytes = b"",
+) -> Response:
+    """A response to ``request`` per RFC 3261 §8.2.6.2: Via (all values, in order), From,
+    To, Call-ID and CSeq copied; ``to_tag`` added to To unless it already has one (never on
+    100 Trying); Record-Route copied for 18x/2xx to dialog-creating requests is the caller's
+    choice (pass it in ``headers``). Content-Length is always set."""
+    lines = [line for line in request.raw_lines() if _line_name(line) in _COPIED]
+    if to_tag and status > 100 and request.to_tag is None:
+        for i, line in enumerate(lines):
+            if _line_name(line) == "to":
+                lines[i] = f"{_FOLD_RE.sub(' ', line).rstrip()};tag={to_tag}"
+    resp = object.__new__(Response)
+    resp.status, resp.reason, resp.version = status, reason or reason_phrase(status), "SIP/2.0"
+    resp._set_text("".join("\r\n" + line for line in lines))
+    resp.transport_hint = None
+    resp._body = b""
+    for name, value in headers or ():
+        resp.add(name, value)
+    resp.body = body
+    return resp
