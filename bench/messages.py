@@ -14,7 +14,7 @@ INVITE = (
     b"User-Agent: ExampleSoftphone/4.2.1 (Linux x86_64)\r\n"
     b"Session-Expires: 1800\r\n"
     b"Content-Type: application/sdp\r\n"
-    b"Content-Length: 298\r\n"
+    b"Content-Length: 335\r\n"
     b"\r\n"
     b"v=0\r\n"
     b"o=alice 2890844526 2890844526 IN IP4 pc33.atlanta.example.com\r\n"
