@@ -33,9 +33,8 @@ What a module declares:
 
 Argument checks follow Kamailio (app_python3): ``int`` arguments accept ``int`` or ``bool``;
 ``str`` arguments only ``str``; extra arguments are ignored; too few arguments or a wrong type
-do not call the function: the wrapper logs an error and returns the failure value of the
-function's return convention (:data:`FAILURE`: ``-1`` for ``int``/``none``, ``False`` for
-``bool``, ``None`` for ``xval``/``str``).
+do not call the function: the wrapper logs an error and returns ``False`` whatever the
+function's return convention (:data:`FAILURE`; kemi.md §1.5, ``sr_apy_kemi_exec_func_ex``).
 """
 
 from __future__ import annotations
@@ -55,7 +54,7 @@ Ret: TypeAlias = Literal["int", "bool", "xval", "str", "none"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 FAILURE: Mapping[str, Any] = MappingProxyType(
-    {"int": -1, "none": -1, "bool": False, "xval": None, "str": None}
+    {"int": False, "none": False, "bool": False, "xval": False, "str": False}
 )
 """What a KEMI wrapper returns when the script passed wrong arguments."""
 
@@ -126,7 +125,7 @@ class KemiFunction:
         return bool(result) if self.ret == "bool" else result
 
     def _fail(self, why: str) -> Any:
-        log.error("KSR.%s.%s: %s", self.module, self.name, why)
+        log.error("KSR.%s: %s", f"{self.module}.{self.name}".lstrip("."), why)
         return FAILURE[self.ret]
 
 

@@ -121,13 +121,13 @@ def test_kemi_extra_args_ignored_and_bool_is_int() -> None:
 @pytest.mark.parametrize(
     ("name", "args", "expected"),
     [
-        ("send", ("200", "OK"), -1),  # str for int
-        ("send", (200, 5), -1),  # int for str
-        ("send", (200,), -1),  # too few
-        ("send", (), -1),
+        ("send", ("200", "OK"), False),  # str for int
+        ("send", (200, 5), False),  # int for str
+        ("send", (200,), False),  # too few
+        ("send", (), False),
         ("is_ok", (1.5,), False),  # x takes str or int only
         ("is_ok", (), False),
-        ("get", (b"bytes",), None),  # bytes are not str
+        ("get", (b"bytes",), False),  # bytes are not str
     ],
 )
 def test_kemi_wrong_args(
@@ -143,8 +143,9 @@ def test_kemi_wrong_args(
 
 
 def test_failure_table() -> None:
-    assert FAILURE["int"] == -1 and FAILURE["bool"] is False
-    assert FAILURE["xval"] is None and FAILURE["str"] is None
+    # kemi.md §1.5: a wrong type or too few arguments -> False, whatever the convention
+    assert all(value is False for value in FAILURE.values())
+    assert set(FAILURE) == {"int", "none", "bool", "xval", "str"}
 
 
 def test_function_declaration_errors() -> None:
