@@ -7,7 +7,7 @@ layer (RFC 3261 §7, §19, §20, §25) lives in :mod:`sip.message`, :mod:`sip.he
 """
 
 from .errors import LocalProtocolError, RemoteProtocolError, SIPError
-from .headers import CSeq, ContentType, NameAddr, Via, parse_name_addr, parse_via
+from .headers import ContentType, CSeq, NameAddr, Via, parse_name_addr, parse_via
 from .message import DEFAULT_LIMITS, Limits, Message, Request, Response, parse
 from .uri import URI, parse_uri, unescape
 

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["is_digits", "is_token", "TOKEN_RE", "unquote", "quote"]
+__all__ = ["is_digits", "is_token", "TOKEN_RE", "unquote", "quote", "METHODS"]
 
+#: the methods of RFC 3261 and its extensions (RFC 3262, 3265, 3311, 3428, 3515, 3903, 6086)
+METHODS = frozenset(
+    {
+        "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE",
+        "NOTIFY", "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE",
+    }
+)  # fmt: skip
 TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
 _UNQUOTE_RE = re.compile(r"\\(.)", re.S)
 

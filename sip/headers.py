@@ -13,10 +13,10 @@ and ``str()`` returns it until a changed copy is made with ``with_param``/``repl
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from ._text import is_digits, is_token, unquote
+from ._text import METHODS, is_digits, is_token, unquote
 from .errors import RemoteProtocolError
 from .uri import URI, parse_uri
 
@@ -40,10 +40,7 @@ __all__ = [
 ]
 
 Params = tuple[tuple[str, str | None], ...]
-_COMMON_METHODS = frozenset(
-    "INVITE ACK BYE CANCEL OPTIONS REGISTER PRACK SUBSCRIBE NOTIFY PUBLISH INFO REFER "
-    "MESSAGE UPDATE".split()
-)
+
 MAX_CSEQ = 2**32 - 1
 
 _PARAM_RE = re.compile(
@@ -143,7 +140,11 @@ class NameAddr:
     __slots__ = ("display", "raw", "_uri", "_uri_text", "_params", "_ptext")
 
     def __init__(
-        self, uri: URI | str, display: str | None = None, params: Params = (), raw: str | None = None
+        self,
+        uri: URI | str,
+        display: str | None = None,
+        params: Params = (),
+        raw: str | None = None,
     ) -> None:
         self.display = display
         self.raw = raw
@@ -394,7 +395,7 @@ class CSeq(NamedTuple):
 
 def parse_cseq(value: str) -> CSeq:
     num, _, method = value.partition(" ")
-    if method not in _COMMON_METHODS or not num.isdigit() or not num.isascii():
+    if method not in METHODS or not num.isdigit() or not num.isascii():
         parts = value.split()
         if len(parts) != 2 or not is_digits(parts[0]) or not is_token(parts[1]):
             raise RemoteProtocolError(f"bad CSeq {value!r}")

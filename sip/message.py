@@ -22,11 +22,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ._text import is_digits, is_token
+from ._text import METHODS, is_digits, is_token
+from .digest import parse_auth
 from .errors import LocalProtocolError, RemoteProtocolError
 from .headers import (
-    CSeq,
     ContentType,
+    CSeq,
     NameAddr,
     Via,
     parse_content_type,
@@ -41,7 +42,14 @@ from .status import reason_phrase
 from .uri import URI, parse_uri
 
 __all__ = [
-    "Limits", "DEFAULT_LIMITS", "Message", "Request", "Response", "parse", "make_response", "COMPACT",
+    "Limits",
+    "DEFAULT_LIMITS",
+    "Message",
+    "Request",
+    "Response",
+    "parse",
+    "make_response",
+    "COMPACT",
 ]
 
 #: compact form → full name (RFC 3261 §7.3.3 and the IANA registry)
@@ -55,6 +63,7 @@ COMPACT = {
 _SHORT = {full: short for short, full in COMPACT.items()}
 #: headers that may appear once only (RFC 3261 §7.3.1: not comma-list headers)
 _SINGLE = ("call-id", "from", "to", "cseq", "max-forwards", "content-length", "content-type")
+_AUTH_HEADERS = ("authorization", "proxy-authorization", "www-authenticate", "proxy-authenticate")
 _MANDATORY = ("to", "from", "cseq", "call-id", "via")
 _FOLD_RE = re.compile(r"\r?\n[ \t]+")
 _NOT_TOKEN_RE = re.compile(r"[^A-Za-z0-9\-.!%*_+`'~]")
@@ -62,10 +71,6 @@ _COMPACT_RE = re.compile(r"\n[a-z][ \t:]")
 _SENTINEL = "\r\n\x00"
 _VERSION_RE = re.compile(r"SIP/\d+\.\d+\Z", re.I)
 _ASCII_LOWER = {c: c + 32 for c in range(65, 91)}
-_KNOWN_METHODS = frozenset(
-    "INVITE ACK BYE CANCEL OPTIONS REGISTER PRACK SUBSCRIBE NOTIFY PUBLISH INFO REFER "
-    "MESSAGE UPDATE".split()
-)
 
 
 @dataclass(frozen=True)
@@ -226,8 +231,9 @@ class Message:
 
     def get_all(self, name: str) -> list[str]:
         """Values of every header line called ``name``, in order."""
+        spans = self._spans(name)  # may unfold, replacing self._unf
         unf = self._unf
-        return [unf[a:b].strip() for a, b in self._spans(name)]
+        return [unf[a:b].strip() for a, b in spans]
 
     def values(self, name: str) -> list[str]:
         """Every comma-separated element of every ``name`` header (for list headers)."""
@@ -272,7 +278,9 @@ class Message:
 
     def insert(self, name: str, value: str) -> None:
         """Insert a header before all others (Kamailio's ``insert_hf``)."""
-        self._set_text(f"\r\n{name}: {value}{self._hdr}") if is_token(name) else self.add(name, value, 0)
+        self._set_text(f"\r\n{name}: {value}{self._hdr}") if is_token(name) else self.add(
+            name, value, 0
+        )
 
     def add_before(self, name: str, value: str, before: str) -> None:
         """Insert a header just before the first ``before`` header (or at the top)."""
@@ -456,6 +464,9 @@ class Message:
                 raise RemoteProtocolError(f"missing {name} header")
         _ = (self.cseq, self.from_, self.to, self.vias, self.max_forwards, self.content_type)
         _ = (self.contacts, self.routes, self.record_routes, self.expires)
+        for name in _AUTH_HEADERS:
+            for value in self.get_all(name):
+                parse_auth(value)
 
     # -- output ----------------------------------------------------------------------------
     def start_line(self) -> str:
@@ -517,7 +528,7 @@ class Request(Message):
         u = cache.get("uri")
         if u is None:
             u = cache["uri"] = parse_uri(self._uri_text)
-        return u  # type: ignore[no-any-return]
+        return u
 
     @uri.setter
     def uri(self, value: URI | str) -> None:
@@ -540,7 +551,7 @@ class Request(Message):
         super().validate()
         cseq = self.cseq
         if cseq is not None and cseq.method != self.method:
-            status = 400 if self.method in _KNOWN_METHODS else 501
+            status = 400 if self.method in METHODS else 501
             raise RemoteProtocolError("CSeq method does not match the request method", status)
 
     def __repr__(self) -> str:
@@ -619,7 +630,7 @@ def _build(head: str, body: bytes, datagram: bool, limits: Limits) -> Message:
         raise RemoteProtocolError("too many header lines", 513)
     if first.endswith(" SIP/2.0") and first.count(" ") == 2:  # the usual request line
         method, uri, version = first.split(" ")
-        if method not in _KNOWN_METHODS and not is_token(method):
+        if method not in METHODS and not is_token(method):
             raise RemoteProtocolError(f"bad method {method[:40]!r}")
         msg: Message = object.__new__(Request)
         msg.method, msg._uri_text, msg.version = method, uri, version  # type: ignore[attr-defined]
@@ -689,7 +700,7 @@ def _start(line: str) -> Message:
     method, uri, version = parts
     if version != "SIP/2.0":
         _check_version(version)
-    if method not in _KNOWN_METHODS and not is_token(method):
+    if method not in METHODS and not is_token(method):
         raise RemoteProtocolError(f"bad method {method[:40]!r}")
     req = object.__new__(Request)
     req.method = method

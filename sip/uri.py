@@ -218,7 +218,17 @@ def parse_uri(text: str) -> URI:
         scheme, user, host, port, params = m.groups()
         p = int(port) if port else None
         if p is None or p <= 65535:
-            return URI(scheme, user or "", None, host, p, _split_params(params) if params else (), None, "", text)
+            return URI(
+                scheme,
+                user or "",
+                None,
+                host,
+                p,
+                _split_params(params) if params else (),
+                None,
+                "",
+                text,
+            )
     scheme, colon, rest = text.partition(":")
     if not colon or not _SCHEME_RE.match(scheme) or not rest:
         raise RemoteProtocolError(f"bad URI {text!r}")
@@ -229,7 +239,9 @@ def parse_uri(text: str) -> URI:
         raise RemoteProtocolError(f"bad characters in URI {text!r}")
     if lscheme == "tel":
         number, _, params = rest.partition(";")
-        return URI("tel", user=number, params=_split_params(";" + params) if params else (), raw=text)
+        return URI(
+            "tel", user=number, params=_split_params(";" + params) if params else (), raw=text
+        )
     return URI(lscheme, opaque=rest, raw=text)
 
 
@@ -237,7 +249,9 @@ def _parse_sip(text: str, scheme: str, rest: str) -> URI:
     m = _SIP_RE.match(rest)
     if m is None or _BAD_CHARS_RE.search(rest):
         raise RemoteProtocolError(f"bad SIP URI {text!r}")
-    user, pw, host, port, params, headers = m.group("user", "pw", "host", "port", "params", "headers")
+    user, pw, host, port, params, headers = m.group(
+        "user", "pw", "host", "port", "params", "headers"
+    )
     if not (_HOSTNAME_RE.match(host) or _IPV6_RE.match(host)):
         raise RemoteProtocolError(f"bad host in URI {text!r}")
     if user is not None and not user:
