@@ -16,6 +16,7 @@ reads. Two kinds of error, both :class:`~sip.errors.RemoteProtocolError`:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .errors import RemoteProtocolError
@@ -67,12 +68,11 @@ class StreamFramer:
             self._error = exc
             raise
 
-    def events(self) -> list[Message | KeepAlive]:
-        """All events ready now (raises at the first error, after nothing is lost)."""
-        out: list[Message | KeepAlive] = []
+    def events(self) -> Iterator[Message | KeepAlive]:
+        """Yield the events ready now; an error is raised where it occurs in the stream,
+        after every event before it has been yielded."""
         while (event := self.next_event()) is not None:
-            out.append(event)
-        return out
+            yield event
 
     def _next(self) -> Message | KeepAlive | None:
         buf = self._buf

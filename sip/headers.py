@@ -33,6 +33,7 @@ __all__ = [
     "parse_name_addrs",
     "parse_via",
     "parse_vias",
+    "check_via",
     "parse_cseq",
     "parse_content_type",
     "param_of",
@@ -371,11 +372,16 @@ def _parse_via_slow(text: str) -> Via:
     if port is not None and int(port) > 65535:
         raise RemoteProtocolError(f"bad Via port in {text!r}")
     params = parse_params(text, m.end()) if m.end() < len(text) else ()
-    for n, v in params:
+    via = Via(transport.upper(), host, int(port) if port else None, params, "SIP/2.0", text.strip())
+    check_via(via)
+    return via
+
+
+def check_via(via: Via) -> None:
+    """The rules a parse leaves to validation: these parameters need a value."""
+    for n, v in via.params:
         if v is None and n.lower() in ("branch", "received", "maddr", "ttl"):
             raise RemoteProtocolError(f"Via parameter {n} needs a value")
-    raw = text.strip()
-    return Via(transport.upper(), host, int(port) if port else None, params, "SIP/2.0", raw)
 
 
 def parse_vias(value: str) -> list[Via]:

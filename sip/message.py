@@ -30,6 +30,7 @@ from .headers import (
     CSeq,
     NameAddr,
     Via,
+    check_via,
     parse_content_type,
     parse_cseq,
     parse_name_addr,
@@ -464,6 +465,8 @@ class Message:
                 raise RemoteProtocolError(f"missing {name} header")
         _ = (self.cseq, self.from_, self.to, self.vias, self.max_forwards, self.content_type)
         _ = (self.contacts, self.routes, self.record_routes, self.expires)
+        for via in self.vias:
+            check_via(via)
         for name in _AUTH_HEADERS:
             for value in self.get_all(name):
                 parse_auth(value)

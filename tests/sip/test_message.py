@@ -1,0 +1,187 @@
+"""The message model: header multimap, compact forms, edits, body, serializer, make_response."""
+
+from __future__ import annotations
+
+import pytest
+
+from sip import LocalProtocolError, RemoteProtocolError, Request, Response, parse
+from sip.message import Limits, make_response
+
+INVITE = (
+    b"INVITE sip:bob@biloxi.example.com SIP/2.0\r\n"
+    b"Via: SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bK776asdhds\r\n"
+    b"v: SIP/2.0/TCP proxy.example.com;branch=z9hG4bKfirst\r\n"
+    b"Max-Forwards: 70\r\n"
+    b"To: Bob <sip:bob@biloxi.example.com>\r\n"
+    b"f: Alice <sip:alice@atlanta.example.com>;tag=1928301774\r\n"
+    b"i: a84b4c76e66710@pc33.atlanta.example.com\r\n"
+    b"CSeq: 314159 INVITE\r\n"
+    b"X-Odd  :   spaced value  \r\n"
+    b"Route: <sip:p1.example.com;lr>, <sip:p2.example.com;lr>\r\n"
+    b"Route: <sip:p3.example.com;lr>\r\n"
+    b"Content-Type: application/sdp\r\n"
+    b"Content-Length: 4\r\n"
+    b"\r\n"
+    b"v=0\n"
+)
+
+
+def test_lookup_is_case_insensitive_and_knows_compact_forms() -> None:
+    m = parse(INVITE)
+    assert m.get("call-id") == m.get("CALL-ID") == m.get("i") == m.call_id
+    assert m.get("From") == "Alice <sip:alice@atlanta.example.com>;tag=1928301774"
+    assert m.from_tag == "1928301774" and m.to_tag is None
+    assert m.get("x-odd") == "spaced value"
+    assert m.get("missing") is None and m.get("missing", "d") == "d"
+    assert "ROUTE" in m and "Record-Route" not in m
+
+
+def test_multi_values_keep_order_across_forms() -> None:
+    m = parse(INVITE)
+    assert [v.branch for v in m.vias] == ["z9hG4bK776asdhds", "z9hG4bKfirst"]
+    assert m.count("via") == 2 and m.count("v") == 2
+    assert [str(r.uri) for r in m.routes] == [
+        "sip:p1.example.com;lr", "sip:p2.example.com;lr", "sip:p3.example.com;lr",
+    ]  # fmt: skip
+    assert m.values("route")[1] == "<sip:p2.example.com;lr>"
+
+
+def test_typed_views() -> None:
+    m = parse(INVITE)
+    assert isinstance(m, Request)
+    assert m.cseq == (314159, "INVITE") and m.max_forwards == 70
+    assert m.content_length == 4 and m.body == b"v=0\n"
+    assert m.content_type is not None and m.content_type.mime == "application/sdp"
+    assert m.uri.user == "bob" and m.uri.host == "biloxi.example.com"
+    assert m.branch == "z9hG4bK776asdhds" and m.via is not None and m.via.transport == "UDP"
+
+
+def test_untouched_message_serializes_to_the_same_bytes() -> None:
+    assert parse(INVITE).serialize() == INVITE
+
+
+def test_edits_rewrite_only_what_they_touch() -> None:
+    m = parse(INVITE)
+    m.insert("Via", "SIP/2.0/UDP proxy.here;branch=z9hG4bKnew")
+    m.replace("Max-Forwards", "69")
+    assert m.remove("route") == 2
+    m.add("Record-Route", "<sip:proxy.here;lr>")
+    out = m.serialize()
+    assert out.startswith(
+        b"INVITE sip:bob@biloxi.example.com SIP/2.0\r\nVia: SIP/2.0/UDP proxy.here"
+    )
+    assert b"X-Odd  :   spaced value  \r\n" in out and b"Max-Forwards: 69\r\n" in out
+    again = parse(out)
+    assert again == m and again.branch == "z9hG4bKnew" and again.max_forwards == 69
+    assert again.routes == [] and len(again.record_routes) == 1
+
+
+def test_remove_first_value_pops_one_via_value() -> None:
+    m = parse(
+        INVITE.replace(
+            b"Via: SIP/2.0/UDP pc33", b"Via: SIP/2.0/UDP a;branch=z9hG4bKa, SIP/2.0/UDP pc33"
+        )
+    )
+    assert m.remove_first_value("via") == "SIP/2.0/UDP a;branch=z9hG4bKa"
+    assert m.branch == "z9hG4bK776asdhds"
+    assert m.remove_first_value("via") is not None and m.branch == "z9hG4bKfirst"
+
+
+def test_views_follow_edits() -> None:
+    m = parse(INVITE)
+    assert m.cseq is not None and m.cseq.seq == 314159
+    m.replace("CSeq", "2 INVITE")
+    assert m.cseq == (2, "INVITE")
+
+
+def test_body_setter_keeps_content_length_right() -> None:
+    m = parse(INVITE)
+    m.body = b"v=0\r\no=x\r\n"
+    assert m.get("content-length") == "10" and m.count("content-length") == 1
+    assert parse(m.serialize()).body == b"v=0\r\no=x\r\n"
+
+
+def test_change_request_uri() -> None:
+    m = parse(INVITE)
+    assert isinstance(m, Request)
+    m.uri = m.uri.replace(host="10.0.0.1", port=5070)
+    assert m.serialize().startswith(b"INVITE sip:bob@10.0.0.1:5070 SIP/2.0\r\n")
+    m.uri = "sip:carol@example.org"
+    assert m.uri.user == "carol"
+
+
+def test_folded_headers_are_unfolded_for_lookup_and_kept_for_output() -> None:
+    data = INVITE.replace(b"X-Odd  :   spaced value  ", b"X-Odd: first\r\n\t second")
+    m = parse(data)
+    assert m.get("x-odd") == "first second"
+    assert m.serialize() == data
+
+
+def test_bare_lf_messages_are_accepted() -> None:
+    m = parse(INVITE.replace(b"\r\n", b"\n"))
+    assert m.call_id == "a84b4c76e66710@pc33.atlanta.example.com" and m.body == b"v=0\n"
+
+
+def test_build_messages_from_parts() -> None:
+    req = Request("OPTIONS", "sip:x@example.com", [("Via", "SIP/2.0/UDP h;branch=z9hG4bK1"),
+                  ("Call-ID", "c1"), ("CSeq", "1 OPTIONS"), ("From", "<sip:a@b>;tag=1"),
+                  ("To", "<sip:x@example.com>")])  # fmt: skip
+    assert parse(req.serialize()) == req
+    resp = Response(200, "OK", [("Content-Length", "0")])
+    assert parse(resp.serialize()) == resp
+    with pytest.raises(LocalProtocolError):
+        req.add("Bad Name", "x")
+    with pytest.raises(LocalProtocolError):
+        req.add("X", "a\r\nInjected: yes")
+
+
+def test_make_response_copies_the_right_headers() -> None:
+    req = parse(INVITE)
+    assert isinstance(req, Request)
+    resp = make_response(req, 486, to_tag="abc", headers=[("Retry-After", "60")])
+    assert resp.status == 486 and resp.reason == "Busy Here"
+    assert [v.branch for v in resp.vias] == [v.branch for v in req.vias]
+    assert resp.to_tag == "abc" and resp.from_tag == "1928301774"
+    assert resp.call_id == req.call_id and resp.cseq == req.cseq
+    assert resp.get("Retry-After") == "60" and resp.content_length == 0
+    assert "Route" not in resp and "Max-Forwards" not in resp
+    assert make_response(req, 100, to_tag="x").to_tag is None
+
+
+@pytest.mark.parametrize(
+    ("data", "status"),
+    [
+        (b"INVITE sip:a@b SIP/2.0\r\nVia: x\r\n", 400),  # no empty line
+        (b"INVITE sip:a@b SIP/3.0\r\n\r\n", 505),
+        (b"INVITE sip:a@b HTTP/1.1\r\n\r\n", 400),
+        (b"SIP/2.0 99 Low\r\n\r\n", 400),
+        (b"INVITE sip:a@b SIP/2.0\r\nNoColonHere\r\n\r\n", 400),
+        (b"INVITE sip:a@b SIP/2.0\r\n\tfold first\r\n\r\n", 400),
+    ],
+)
+def test_malformed_messages_raise_the_remote_error(data: bytes, status: int) -> None:
+    with pytest.raises(RemoteProtocolError) as exc:
+        parse(data).validate()
+    assert exc.value.status == status
+
+
+def test_limits() -> None:
+    tight = Limits(max_message=300, max_header_bytes=200, max_headers=3, max_body=10)
+    with pytest.raises(RemoteProtocolError) as exc:
+        parse(INVITE, limits=tight)
+    assert exc.value.status == 513
+    many = b"OPTIONS sip:a@b SIP/2.0\r\n" + b"X: 1\r\n" * 50 + b"\r\n"
+    with pytest.raises(RemoteProtocolError):
+        parse(many, limits=Limits(max_headers=10))
+
+
+def test_validate_checks_single_and_mandatory_headers() -> None:
+    parse(INVITE).validate()
+    with pytest.raises(RemoteProtocolError):
+        parse(INVITE.replace(b"CSeq: 314159 INVITE\r\n", b"")).validate()
+    with pytest.raises(RemoteProtocolError):
+        parse(
+            INVITE.replace(b"Max-Forwards: 70\r\n", b"Max-Forwards: 70\r\nMax-Forwards: 1\r\n")
+        ).validate()
+    with pytest.raises(RemoteProtocolError):
+        parse(INVITE.replace(b"314159 INVITE", b"314159 BYE")).validate()
