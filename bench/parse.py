@@ -72,8 +72,8 @@ def sippy_funcs() -> dict[str, Callable[[], object]] | None:
     def edit() -> object:
         r = SipRequest(text)
         mf = r.getHFBody("max-forwards")
-        mf.decr()
-        return r.localStr()
+        mf.number = mf.getNum() - 1
+        return str(r)
 
     return {"proxy": proxy, "full": full, "edit": edit}
 

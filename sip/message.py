@@ -69,7 +69,7 @@ _MANDATORY = ("to", "from", "cseq", "call-id", "via")
 _FOLD_RE = re.compile(r"\r?\n[ \t]+")
 _NOT_TOKEN_RE = re.compile(r"[^A-Za-z0-9\-.!%*_+`'~]")
 _COMPACT_RE = re.compile(r"\n[a-z][ \t:]")
-_SENTINEL = "\r\n\x00"
+_END = "\r\n\r\n"
 _VERSION_RE = re.compile(r"SIP/\d+\.\d+\Z", re.I)
 _ASCII_LOWER = {c: c + 32 for c in range(65, 91)}
 
@@ -112,6 +112,7 @@ class Message:
     """Common part of requests and responses: headers and body.
 
     The header section is held as text (``_hdr``: every header line preceded by CRLF, as
+    received, then the CRLFCRLF that ends the section, which also stops every scan).
     received). Look-ups search a lower-cased, unfolded copy (``_low``/``_unf``), so parsing
     does no per-line work; edits split the text into lines, change them and join it again.
     """
@@ -127,7 +128,7 @@ class Message:
     _cache: dict[str, Any]
 
     def __init__(self, headers: list[tuple[str, str]] | None = None, body: bytes = b"") -> None:
-        self._set_text("")
+        self._set_text(_END)
         self._body = b""
         self.transport_hint: str | None = None
         for name, value in headers or ():
@@ -137,8 +138,7 @@ class Message:
 
     def _set_text(self, hdr: str) -> None:
         """Install a new header section; look-up copies are derived lazily where costly."""
-        self._hdr = hdr
-        unf = hdr + _SENTINEL
+        self._hdr = unf = hdr
         low = unf.lower()
         if len(low) != len(unf):  # a few non-ASCII letters change length when lowered
             low = unf.translate(_ASCII_LOWER)
@@ -150,7 +150,7 @@ class Message:
 
     def _unfold(self) -> None:
         """Replace folded continuation lines by a space in the look-up copies (§7.3.1)."""
-        unf = _FOLD_RE.sub(" ", self._hdr) + _SENTINEL
+        unf = _FOLD_RE.sub(" ", self._hdr)
         self._unf = unf
         self._low = unf.lower() if len(unf.lower()) == len(unf) else unf.translate(_ASCII_LOWER)
         self._folded = True
@@ -248,7 +248,7 @@ class Message:
 
     def raw_lines(self) -> list[str]:
         """The header lines exactly as they will be written (folding kept)."""
-        return _lines_of(self._hdr)
+        return _lines_of(self._hdr[:-4])
 
     def items(self) -> Iterator[tuple[str, str]]:
         """``(name as written, unfolded value)`` for every header line, in order."""
@@ -257,7 +257,7 @@ class Message:
             yield name.rstrip(), _FOLD_RE.sub(" ", value).strip()
 
     def _edit(self, lines: list[str]) -> None:
-        self._set_text("".join("\r\n" + line for line in lines))
+        self._set_text("".join("\r\n" + line for line in lines) + _END)
 
     def _line_index(self, name: str) -> tuple[list[str], list[int]]:
         lines = self.raw_lines()
@@ -271,7 +271,7 @@ class Message:
             raise LocalProtocolError(f"bad header {name!r}: {value!r}")
         line = f"{name}: {value}"
         if index is None:
-            self._set_text(f"{self._hdr}\r\n{line}")
+            self._set_text(f"{self._hdr[:-4]}\r\n{line}{_END}")
             return
         lines = self.raw_lines()
         lines.insert(index, line)
@@ -453,15 +453,20 @@ class Message:
     # -- validation --------------------------------------------------------------------------
     def validate(self) -> None:
         """Parse and check what a proxy relies on; raises RemoteProtocolError (status set)."""
-        for line in self.raw_lines():
-            name, colon, _ = line.partition(":")
-            if not colon or not is_token(name.rstrip()):
-                raise RemoteProtocolError(f"bad header line {line[:40]!r}")
+        counts: dict[str, int] = {}
+        lines = self.raw_lines()
+        written = [line.partition(":")[0].rstrip() for line in lines]
+        if not all(written) or not is_token("".join(written)) or not all(":" in x for x in lines):
+            raise RemoteProtocolError("bad header name or header line without a colon")
+        for name in written:
+            key = name.lower()
+            key = COMPACT.get(key, key)
+            counts[key] = counts.get(key, 0) + 1
         for name in _SINGLE:
-            if self.count(name) > 1:
+            if counts.get(name, 0) > 1:
                 raise RemoteProtocolError(f"more than one {name} header")
         for name in _MANDATORY:
-            if name not in self:
+            if name not in counts:
                 raise RemoteProtocolError(f"missing {name} header")
         _ = (self.cseq, self.from_, self.to, self.vias, self.max_forwards, self.content_type)
         _ = (self.contacts, self.routes, self.record_routes, self.expires)
@@ -476,7 +481,7 @@ class Message:
         raise LocalProtocolError("a bare Message has no start line")
 
     def serialize(self) -> bytes:
-        head = f"{self.start_line()}{self._hdr}\r\n\r\n"
+        head = self.start_line() + self._hdr
         return head.encode("utf-8", "surrogateescape") + self._body
 
     __bytes__ = serialize
@@ -606,12 +611,13 @@ def parse(data: bytes, *, datagram: bool = True, limits: Limits = DEFAULT_LIMITS
     if len(data) > limits.max_message:
         raise RemoteProtocolError("message too large", 513)
     start = 0
-    while data.startswith(b"\r\n", start):
-        start += 2
+    if data[:2] == b"\r\n":  # RFC 3261 §7.5: ignore CRLFs before the start line
+        while data.startswith(b"\r\n", start):
+            start += 2
     end = data.find(b"\r\n\r\n", start)
     if end < 0:
         return _parse_lf(data[start:], datagram, limits)
-    head = data[start:end].decode("utf-8", "surrogateescape")
+    head = data[start : end + 4].decode("utf-8", "surrogateescape")
     return _build(head, data[end + 4 :], datagram, limits)
 
 
@@ -620,23 +626,27 @@ def _parse_lf(data: bytes, datagram: bool, limits: Limits) -> Message:
     end = data.find(b"\n\n")
     if end < 0 or b"\r\n" in data[:end]:
         raise RemoteProtocolError("header section is not terminated by an empty line")
-    head = data[:end].decode("utf-8", "surrogateescape").replace("\n", "\r\n")
+    head = data[: end + 2].decode("utf-8", "surrogateescape").replace("\n", "\r\n")
     return _build(head, data[end + 2 :], datagram, limits)
 
 
 def _build(head: str, body: bytes, datagram: bool, limits: Limits) -> Message:
+    """``head`` is the start line and the header section, with the closing CRLFCRLF."""
     eol = head.find("\r\n")
-    first, hdr = (head, "") if eol < 0 else (head[:eol], head[eol:])
+    first, hdr = head[:eol], head[eol:]
     if len(hdr) > limits.max_header_bytes:
         raise RemoteProtocolError("header section too large", 513)
     if len(hdr) > 4 * limits.max_headers and hdr.count("\r\n") > limits.max_headers:
         raise RemoteProtocolError("too many header lines", 513)
-    if first.endswith(" SIP/2.0") and first.count(" ") == 2:  # the usual request line
-        method, uri, version = first.split(" ")
+    parts = first.split(" ")
+    if len(parts) == 3 and parts[2] == "SIP/2.0":  # the usual request line
+        method = parts[0]
         if method not in METHODS and not is_token(method):
             raise RemoteProtocolError(f"bad method {method[:40]!r}")
         msg: Message = object.__new__(Request)
-        msg.method, msg._uri_text, msg.version = method, uri, version  # type: ignore[attr-defined]
+        msg.method, msg._uri_text, msg.version = method, parts[1], "SIP/2.0"  # type: ignore[attr-defined]
+        if not parts[1]:
+            raise RemoteProtocolError("empty Request-URI")
     else:
         msg = _start(first)
     msg._set_text(hdr)
@@ -755,7 +765,7 @@ def make_response(
                 lines[i] = f"{_FOLD_RE.sub(' ', line).rstrip()};tag={to_tag}"
     resp = object.__new__(Response)
     resp.status, resp.reason, resp.version = status, reason or reason_phrase(status), "SIP/2.0"
-    resp._set_text("".join("\r\n" + line for line in lines))
+    resp._set_text("".join("\r\n" + line for line in lines) + _END)
     resp.transport_hint = None
     resp._body = b""
     for name, value in headers or ():
