@@ -63,6 +63,15 @@ def _send_input(status: int) -> Input:
     return Input.SEND_2XX if status < 300 else Input.SEND_FINAL
 
 
+def _check_request(req: Request) -> None:
+    """What a server transaction relies on (RFC 3261 §8.1.1); raises RemoteProtocolError."""
+    cseq = req.cseq
+    if cseq is None or req.call_id is None or req.from_ is None or req.to is None:
+        raise RemoteProtocolError("missing CSeq, Call-ID, From or To")
+    if cseq.method != req.method:
+        raise RemoteProtocolError("CSeq method does not match the request method")
+
+
 class TransactionLayer:
     """All transactions of one SIP element, driven by messages and a hand-moved clock."""
 
@@ -232,7 +241,7 @@ class TransactionLayer:
         self._new_server(key, req, source, now)
 
     def _new_server(self, key: TxKey, req: Request, source: Peer, now: float) -> None:
-        _ = req.cseq, req.from_tag, req.call_id  # raise RemoteProtocolError before creating
+        _check_request(req)
         kind = Kind.IST if req.method == "INVITE" else Kind.NIST
         tx = Transaction(kind, key, req, source, self.config, self)
         if req.method == "CANCEL":
