@@ -493,3 +493,9 @@ def load_modules(config: Config) -> dict[str, Module]:
             )
     apply_modparams(config, result)
     return result
+
+
+def parse_listen(text: str, port: int = 5060) -> Listen:
+    """A ``listen=`` value given elsewhere (``siprouter -l udp:127.0.0.1:5070``)."""
+    config = parse_config_text(f"port={port}\nlisten={text}\n", "<command line>", implemented=())
+    return config.listens[0]

@@ -12,7 +12,7 @@ from importlib import import_module
 from app.module import Module
 
 MODULES: dict[str, str] = {
-    # "sl": "modules.sl",
+    "sl": "modules.sl",
 }
 """Kamailio module name -> import path of siprouter's implementation."""
 

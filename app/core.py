@@ -1,0 +1,298 @@
+"""The core of one worker: receives messages from the transports, hands requests and
+replies to the KEMI engine, and sends replies and stateless forwards.
+
+Path of a message: ``on_datagram`` (parse) / ``on_message`` (framed on TCP) -> ``validate``
+(a bad request gets 400, anything else unparsable is a counted drop) -> the transaction
+seam (:meth:`Core.transactions`; stateless until ``sip/transaction.py`` lands) -> requests
+run ``ksr_request_route``, replies run ``ksr_reply_route`` and are then relayed statelessly
+by their Via unless the script called ``KSR.set_drop()``.
+
+Public API for the engine and modules: :meth:`Core.reply` (stateless reply to the context's
+request), :meth:`Core.forward` (stateless forward), :meth:`Core.send` (bytes to a
+:class:`~app.context.Dest`), :meth:`Core.is_myself`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import socket
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from app import forward as fw
+from app.context import Ctx, Dest, Source
+from app.transport import Transports, TransportSettings
+from sip import (
+    DEFAULT_LIMITS,
+    URI,
+    Message,
+    RemoteProtocolError,
+    Request,
+    Response,
+    parse,
+    parse_uri,
+)
+from sip.message import make_response
+
+if TYPE_CHECKING:
+    from app.config import Listen
+    from app.engine import Engine
+
+log = logging.getLogger("siprouter.core")
+WILDCARDS = ("0.0.0.0", "::")
+TAG_PREFIX = "srsl-"
+
+
+class Core:
+    """One worker's message handling; see the module docstring."""
+
+    def __init__(
+        self,
+        settings: TransportSettings | None = None,
+        *,
+        aliases: Iterable[str] = (),
+        server_header: str | None = "Server: siprouter",
+    ) -> None:
+        self.settings = settings or TransportSettings()
+        self.limits = self.settings.limits or DEFAULT_LIMITS
+        self.engine: Engine | None = None
+        self.transports = Transports(self.on_datagram, self.on_message, self.on_bad, self.settings)
+        self.stats: Counter[str] = Counter()
+        self.server_header = _header(server_header)
+        self.aliases = {a.lower() for a in aliases}
+        self.advertise: dict[tuple[str, str, int], tuple[str, int]] = {}
+        self._local: set[tuple[str, int]] = set()
+
+    # -- start / stop ---------------------------------------------------------------------
+    async def start(
+        self,
+        listens: Sequence[Listen],
+        socks: dict[tuple[str, str, int], socket.socket] | None = None,
+    ) -> None:
+        """Open every listener (``proto`` None = udp and tcp)."""
+        for listen in listens:
+            for proto in (listen.proto,) if listen.proto else ("udp", "tcp"):
+                sock = (socks or {}).get((proto, listen.host, listen.port))
+                if proto == "udp":
+                    port = (await self.transports.listen_udp(listen.host, listen.port, sock)).port
+                elif proto == "tcp":
+                    port = await self.transports.listen_tcp(listen.host, listen.port, sock)
+                else:
+                    log.warning(
+                        "listen=%s:%s: transport %s is not supported yet",
+                        proto,
+                        listen.hostport,
+                        proto,
+                    )
+                    continue
+                self._add_local(proto, listen, port)
+
+    def _add_local(self, proto: str, listen: Listen, port: int) -> None:
+        self._local.add((listen.host.lower(), port))
+        if listen.host in WILDCARDS:
+            for host in ("127.0.0.1", "::1", "localhost", socket.gethostname().lower()):
+                self._local.add((host, port))
+        if listen.advertise_host:
+            adv = (listen.advertise_host, listen.advertise_port or port)
+            self.advertise[(proto, listen.host, port)] = adv
+            self._local.add((adv[0].lower(), adv[1]))
+
+    async def stop(self) -> None:
+        """Close every socket."""
+        await self.transports.close()
+
+    # -- receiving ----------------------------------------------------------------------------
+    def on_datagram(self, data: bytes, source: Source) -> None:
+        """A UDP datagram: parse it (bad bytes are a counted drop) and handle it."""
+        if not data.strip(b"\r\n\x00 "):
+            return  # keep-alive
+        try:
+            msg = parse(data, datagram=True, limits=self.limits)
+        except RemoteProtocolError as exc:
+            self.on_bad(f"unparsable datagram: {exc}", source)
+            return
+        except Exception as exc:  # noqa: BLE001 - nothing from the network may stop the loop
+            self.on_bad(f"parser failure: {exc!r}", source)
+            return
+        self.on_message(msg, source)
+
+    def on_message(self, msg: Message, source: Source) -> None:
+        """A parsed message from any transport."""
+        try:
+            self._dispatch(msg, source)
+        except Exception:  # noqa: BLE001
+            self.stats["internal_errors"] += 1
+            log.exception("error handling a message from %s:%d", source.ip, source.port)
+
+    def on_bad(self, why: str, source: Source) -> None:
+        """Count and log (debug) a dropped message."""
+        self.stats["bad_messages"] += 1
+        log.debug("dropped from %s:%d/%s: %s", source.ip, source.port, source.proto, why)
+
+    def _dispatch(self, msg: Message, source: Source) -> None:
+        try:
+            msg.validate()
+        except RemoteProtocolError as exc:
+            self._invalid(msg, source, exc)
+            return
+        if self.transactions(msg, source):
+            return
+        if isinstance(msg, Request) and msg.method == "ACK" and self._our_ack(msg):
+            return
+        if isinstance(msg, Request):
+            self.stats["requests"] += 1
+            self.on_request(Ctx(msg, source, core=self, engine=self.engine))
+        else:
+            self.stats["replies"] += 1
+            self.on_reply(Ctx(msg, source, core=self, engine=self.engine, route="reply_route"))
+
+    def _invalid(self, msg: Message, source: Source, exc: RemoteProtocolError) -> None:
+        self.on_bad(f"invalid message: {exc}", source)
+        if isinstance(msg, Request) and msg.method != "ACK":
+            try:
+                self.reply(Ctx(msg, source, core=self), exc.status or 400, exc.reason)
+            except Exception:  # noqa: BLE001 - too broken to answer
+                pass
+
+    def transactions(self, msg: Message, source: Source) -> bool:
+        """Seam for the transaction layer (issue 3): True if it absorbed ``msg``."""
+        return False
+
+    def _our_ack(self, ack: Request) -> bool:
+        """An ACK to a stateless reply of ours (To-tag ``sr-...``) ends here (sl's filter)."""
+        if (ack.to_tag or "").startswith(TAG_PREFIX):
+            self.stats["filtered_acks"] += 1
+            return True
+        return False
+
+    def on_request(self, ctx: Ctx) -> None:
+        """Run the request route (or answer 500 without an engine)."""
+        if self.engine is None or not self.engine.request_route(ctx):
+            self.reply(ctx, 500, "No Request Route")
+
+    def on_reply(self, ctx: Ctx) -> None:
+        """Run ``ksr_reply_route``, then relay the reply unless dropped."""
+        if self.engine is None:
+            self.relay_reply(ctx)
+        else:
+            self.engine.reply_route(ctx, then=self.relay_reply)
+
+    # -- sending ------------------------------------------------------------------------------
+    def send(self, data: bytes, dest: Dest) -> bool:
+        """Send bytes; see :meth:`app.transport.Transports.send`."""
+        return self.transports.send(data, dest)
+
+    def reply(
+        self,
+        ctx: Ctx,
+        status: int,
+        reason: str | None = None,
+        *,
+        to_tag: str | None = None,
+        headers: Sequence[tuple[str, str]] = (),
+        body: bytes = b"",
+    ) -> bool:
+        """Send a stateless reply to the context's request (RFC 3261 §8.2.6, §18.2.2)."""
+        req = ctx.request
+        if req is None or req.method == "ACK":
+            return False
+        extra = [*ctx.reply_headers, *headers]
+        if self.server_header:
+            extra.append(self.server_header)
+        tag = to_tag or self.to_tag(req)
+        received = ctx.received
+        assert isinstance(received, Request)
+        resp = make_response(received, status, reason, to_tag=tag, headers=extra, body=body)
+        dest = fw.reply_dest(req, ctx.source, bool(ctx.extra.get("force_rport")))
+        ok = self.send(bytes(resp), dest)
+        if ok and status >= ctx.replied:
+            ctx.replied = status
+        self.stats[f"sent_replies_{status // 100}xx"] += 1
+        return ok
+
+    @staticmethod
+    def to_tag(req: Request) -> str:
+        """A stable To-tag for stateless replies (same for retransmissions)."""
+        key = f"{req.call_id}|{req.from_tag}|{req.branch}"
+        return TAG_PREFIX + hashlib.md5(key.encode("utf-8", "replace")).hexdigest()[:16]  # noqa: S324
+
+    def forward(self, ctx: Ctx, uri: str | None = None) -> bool:
+        """Forward the context's request statelessly to ``uri``, $du or the R-URI."""
+        req = ctx.request
+        if req is None:
+            return False
+        try:
+            target: URI = parse_uri(uri or ctx.dst_uri or req.uri_text)
+            dest = fw.uri_dest(target)
+            out = self._prepare(ctx, req, dest)
+        except fw.ForwardError as exc:
+            log.warning("cannot forward %s (Call-ID %s): %s", req.method, ctx.call_id, exc)
+            if exc.status:
+                self.reply(ctx, exc.status)
+            return False
+        except (RemoteProtocolError, ValueError) as exc:
+            log.warning("cannot forward %s (Call-ID %s): %s", req.method, ctx.call_id, exc)
+            return False
+        if self.engine is not None and not self.engine.onsend_route(ctx):
+            return True  # dropped by ksr_onsend_route
+        self.stats["fwd_requests"] += 1
+        return self.send(bytes(out), dest)
+
+    def _prepare(self, ctx: Ctx, req: Request, dest: Dest) -> Request:
+        out = req.copy()
+        assert isinstance(out, Request)
+        fw.check_max_forwards(out)
+        fw.stamp_received(out, ctx.source, bool(ctx.extra.get("force_rport")))
+        host, port = self.via_address(dest)
+        fw.add_via(out, host, port, dest.proto, fw.stateless_branch(req, dest))
+        return out
+
+    def via_address(self, dest: Dest) -> tuple[str, int]:
+        """Our sent-by towards ``dest``: the listener of that transport (advertised if set)."""
+        v6 = ":" in dest.host
+        local = self.transports.local_address(dest.proto, v6)
+        if local is None:
+            raise fw.ForwardError(f"no {dest.proto} listener for {dest.host}")
+        adv = self.advertise.get((dest.proto, local[0], local[1]))
+        if adv is not None:
+            return adv
+        if local[0] in WILDCARDS:
+            return fw.route_source_ip(dest.host, v6), local[1]
+        return local
+
+    def relay_reply(self, ctx: Ctx) -> None:
+        """Relay a received reply by its second Via (unless dropped or not ours)."""
+        resp = ctx.msg
+        if ctx.drop or not isinstance(resp, Response):
+            return
+        top = resp.via
+        if top is None or not self.is_myself(top.host.strip("[]"), top.port, None):
+            self.on_bad("reply whose top Via is not ours", ctx.source)
+            return
+        out = resp.copy()
+        assert isinstance(out, Response)
+        nxt = fw.strip_top_via(out)
+        if nxt is None:
+            return  # a reply to a request we sent ourselves; nothing to relay
+        self.stats["fwd_replies"] += 1
+        self.send(bytes(out), fw.via_dest(nxt))
+
+    # -- myself ---------------------------------------------------------------------------
+    def is_myself(self, host: str, port: int | None, proto: str | None) -> bool:
+        """True if host[:port] is one of our listeners, advertised addresses or aliases."""
+        host = host.lower().strip("[]")
+        if host in self.aliases:
+            return True
+        if port is None:
+            return any(h == host for h, _ in self._local)
+        return (host, port) in self._local
+
+
+def _header(text: str | None) -> tuple[str, str] | None:
+    """``"Server: x"`` (Kamailio's server_header) -> ``("Server", "x")``."""
+    if not text:
+        return None
+    name, colon, value = text.partition(":")
+    return (name.strip(), value.strip()) if colon else ("Server", text.strip())

@@ -1,0 +1,73 @@
+"""Builds the ``KSR`` module object the user's script imports (``import KSR``).
+
+Every KEMI function of every loaded module becomes ``KSR.<kemi_name>.<function>`` (the
+built-in ``core`` module's functions go on ``KSR`` itself). A KSR function takes the script's
+arguments only; it finds the message it acts on in :data:`app.context.CURRENT` (or a faked
+request outside any route, as Kamailio does at ``mod_init``/``child_init`` time).
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from app.context import CURRENT, Ctx
+from app.module import KemiFunction, Module
+
+KSR_VERSION = 1003
+CORE = "core"
+
+
+def _bind(spec: KemiFunction, fallback: Callable[[], Ctx]) -> Callable[..., Any]:
+    call = spec.call
+    get = CURRENT.get
+
+    def ksr_function(*args: Any) -> Any:
+        ctx = get()
+        return call(fallback() if ctx is None else ctx, *args)
+
+    ksr_function.__name__ = spec.name
+    ksr_function.__qualname__ = f"{spec.module}.{spec.name}"
+    ksr_function.__doc__ = f"{spec.name}({', '.join(spec.args)}) -> {spec.ret}: {spec.doc}"
+    return ksr_function
+
+
+def build_ksr(modules: Iterable[Module], fallback: Callable[[], Ctx]) -> types.ModuleType:
+    """A fresh ``KSR`` module with the functions of ``modules`` (in load order)."""
+    ksr = types.ModuleType("KSR", "Kamailio's KEMI API, as implemented by siprouter")
+    ksr.__version__ = KSR_VERSION  # type: ignore[attr-defined]
+    for module in modules:
+        if module.name == CORE:
+            target = ksr
+        else:
+            target = getattr(ksr, module.kemi_name, None) or types.ModuleType(
+                f"KSR.{module.kemi_name}", module.doc
+            )
+            setattr(ksr, module.kemi_name, target)
+        for name, spec in module.functions.items():
+            setattr(target, name, _bind(spec, fallback))
+    return ksr
+
+
+def install(ksr: types.ModuleType) -> None:
+    """Make ``import KSR`` return ``ksr``."""
+    sys.modules["KSR"] = ksr
+
+
+def api_list(modules: Iterable[Module]) -> dict[str, Any]:
+    """The ``app_python.api_list`` RPC answer (kemi.md §1.7)."""
+    methods = [
+        {
+            "func": {
+                "ret": spec.ret,
+                "module": "" if module.name == CORE else module.kemi_name,
+                "name": name,
+                "params": ", ".join({"s": "str", "i": "int", "x": "xval"}[a] for a in spec.args),
+            }
+        }
+        for module in modules
+        for name, spec in module.functions.items()
+    ]
+    return {"msize": len(methods), "methods": methods}
