@@ -150,7 +150,7 @@ class Core:
 
     def _invalid(self, msg: Message, source: Source, exc: RemoteProtocolError) -> None:
         self.on_bad(f"invalid message: {exc}", source)
-        if isinstance(msg, Request) and msg.method != "ACK":
+        if isinstance(msg, Request) and msg.method != "ACK" and _answerable(msg):
             try:
                 self.reply(Ctx(msg, source, core=self), exc.status or 400, exc.reason)
             except Exception:  # noqa: BLE001 - too broken to answer
@@ -288,6 +288,14 @@ class Core:
         if port is None:
             return any(h == host for h, _ in self._local)
         return (host, port) in self._local
+
+
+def _answerable(msg: Request) -> bool:
+    """A reply to ``msg`` can be built and routed (the headers it copies are there)."""
+    try:
+        return all(h in msg for h in ("from", "to", "call-id", "cseq")) and msg.via is not None
+    except RemoteProtocolError:
+        return False
 
 
 def _header(text: str | None) -> tuple[str, str] | None:

@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 
 from greenlet import GreenletExit, getcurrent, greenlet
 
+from app.context import CURRENT
+
 T = TypeVar("T")
 Job = Callable[[], None]
 MAX_IDLE = 128
@@ -87,7 +89,8 @@ def wait(awaitable: Awaitable[T], timeout: float | None = None, tag: Any = None)
     """Park the current route until ``awaitable`` is done; return its result or raise.
 
     The loop serves other messages meanwhile. ``timeout`` (seconds) raises
-    :class:`TimeoutError`. Outside a route greenlet (e.g. in an ``async def`` route, which
+    :class:`TimeoutError`. ``tag`` (default: the route's context) is what shutdown gets
+    back for a route still parked (it answers the request). Outside a route greenlet (e.g. in an ``async def`` route, which
     runs as an asyncio task) this raises RuntimeError: await the awaitable instead.
     """
     me = getcurrent()
@@ -98,7 +101,7 @@ def wait(awaitable: Awaitable[T], timeout: float | None = None, tag: Any = None)
     future = asyncio.ensure_future(awaitable)
     future.add_done_callback(me.switch)
     pool = me.pool
-    pool.parked[me] = tag
+    pool.parked[me] = CURRENT.get() if tag is None else tag
     try:
         done = me.parent.switch()
     except BaseException:

@@ -125,7 +125,8 @@ class KemiFunction:
         return bool(result) if self.ret == "bool" else result
 
     def _fail(self, why: str) -> Any:
-        log.error("KSR.%s: %s", f"{self.module}.{self.name}".lstrip("."), why)
+        where = self.name if self.module == "core" else f"{self.module}.{self.name}"
+        log.error("KSR.%s: %s", where, why)
         return FAILURE[self.ret]
 
 
