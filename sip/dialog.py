@@ -64,14 +64,15 @@ def _uri_of(value: str) -> URI:
 def in_dialog_routing(route_set: list[str], remote_target: URI) -> tuple[URI, list[str]]:
     """Request-URI and Route values of an in-dialog request (§12.2.1.1): empty route set →
     the remote target, no Route; loose first hop → the remote target and the whole route
-    set; strict first hop → its URI (without parameters not allowed there) as Request-URI,
+    set; strict first hop → its URI (without headers and ``method``, not allowed there) as
+    Request-URI,
     the rest of the route set then the remote target as Route."""
     if not route_set:
         return remote_target, []
     first = _uri_of(route_set[0])
     if first.has_param("lr"):
         return remote_target, list(route_set)
-    uri = first.replace(headers=None).without_params(("method", "maddr", "ttl", "transport", "lr"))
+    uri = first.replace(headers=None).without_params(("method",))  # §19.1.1 Table 1
     return uri, list(route_set[1:]) + [f"<{remote_target}>"]
 
 

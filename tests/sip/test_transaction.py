@@ -8,9 +8,23 @@ from sip import parse
 from sip.message import Request, Response, make_response
 from sip.timers import TimerConfig
 from sip.transaction import (
-    AckReceived, BadMessage, CancelReceived, Input, Kind, Peer, RequestReceived,
-    ResponseReceived, State, StrayAck, StrayResponse, TimerCFired, Timeout,
-    TransactionLayer, TransactionTerminated, TransportFailed, make_ack,
+    AckReceived,
+    BadMessage,
+    CancelReceived,
+    Input,
+    Kind,
+    Peer,
+    RequestReceived,
+    ResponseReceived,
+    State,
+    StrayAck,
+    StrayResponse,
+    Timeout,
+    TimerCFired,
+    TransactionLayer,
+    TransactionTerminated,
+    TransportFailed,
+    make_ack,
 )  # fmt: skip
 
 UAS = Peer("UDP", "192.0.2.2", 5060)

@@ -8,7 +8,13 @@ import pytest
 from sip.message import Request, Response, make_response
 from sip.proxy import new_branch, via_value
 from sip.transaction import (
-    AckReceived, Event, RequestReceived, ResponseReceived, StrayAck, StrayResponse, Timeout,
+    AckReceived,
+    Event,
+    RequestReceived,
+    ResponseReceived,
+    StrayAck,
+    StrayResponse,
+    Timeout,
 )  # fmt: skip
 
 from .net import Net, Node, is_req, is_resp
@@ -173,7 +179,7 @@ def test_total_loss_of_the_uas_gives_timeouts() -> None:
 def test_drop_hook_loses_the_ack_and_the_2xx_is_retransmitted() -> None:
     net = Net()
     a, b = net.node("10.0.0.1"), net.node("10.0.0.2")
-    uac, uas = Uac(a, b), Uas(b)
+    _uac, uas = Uac(a, b), Uas(b)
     dropped: list[int] = []
 
     def drop_first_ack(msg: object, src: object, dst: object) -> bool:

@@ -90,7 +90,7 @@ def test_every_state_times_every_input(kind: Kind) -> None:
 
 
 def test_table_states_are_consistent() -> None:
-    for kind, table in TABLES.items():
+    for _kind, table in TABLES.items():
         for (state, _), (ops, nxt) in table.items():
             assert state is not State.TERMINATED and isinstance(ops, tuple)
             assert nxt is State.TERMINATED or any(s is nxt for s, _ in table)
