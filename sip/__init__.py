@@ -6,9 +6,14 @@ layer (RFC 3261 §7, §19, §20, §25) lives in :mod:`sip.message`, :mod:`sip.he
 (RFC 2617, RFC 7616) in :mod:`sip.digest`.
 """
 
+from .dialog import Dialog, DialogId
 from .errors import LocalProtocolError, RemoteProtocolError, SIPError
 from .headers import ContentType, CSeq, NameAddr, Via, parse_name_addr, parse_via
+from .matching import TxKey
 from .message import DEFAULT_LIMITS, Limits, Message, Request, Response, parse
+from .timers import DEFAULT_TIMERS, TimerConfig
+from .transaction import TransactionLayer
+from .transaction_events import Peer
 from .uri import URI, parse_uri, unescape
 
 __all__ = [
@@ -16,4 +21,5 @@ __all__ = [
     "Message", "Request", "Response", "parse", "Limits", "DEFAULT_LIMITS",
     "URI", "parse_uri", "unescape",
     "NameAddr", "Via", "CSeq", "ContentType", "parse_name_addr", "parse_via",
+    "TransactionLayer", "TxKey", "Peer", "TimerConfig", "DEFAULT_TIMERS", "Dialog", "DialogId",
 ]  # fmt: skip

@@ -21,6 +21,8 @@ __all__ = [
 
 
 class Kind(Enum):
+    __hash__ = object.__hash__  # C-level identity hash: table look-ups are hot
+
     ICT = "INVITE client"
     NICT = "non-INVITE client"
     IST = "INVITE server"
@@ -28,6 +30,8 @@ class Kind(Enum):
 
 
 class State(Enum):
+    __hash__ = object.__hash__  # C-level identity hash: table look-ups are hot
+
     CALLING = "Calling"
     TRYING = "Trying"
     PROCEEDING = "Proceeding"
@@ -38,6 +42,8 @@ class State(Enum):
 
 
 class Input(Enum):
+    __hash__ = object.__hash__  # C-level identity hash: table look-ups are hot
+
     RECV_1XX = "1xx received"
     RECV_2XX = "2xx received"
     RECV_FINAL = "300-699 received"
@@ -68,6 +74,8 @@ TIMER_INPUTS = {i.value: i for i in Input if i.name.startswith("TIMER_")}
 
 
 class Op(Enum):
+    __hash__ = object.__hash__  # C-level identity hash: table look-ups are hot
+
     REPORT = "pass the message to the TU"
     SEND_ACK = "build and send the ACK for a non-2xx final response"
     RESEND_ACK = "send the ACK again"
