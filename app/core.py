@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from app import forward as fw
 from app.context import Ctx, Dest, Source
 from app.transport import Transports, TransportSettings
+from app.txshell import TransactionShell
 from sip import (
     DEFAULT_LIMITS,
     URI,
@@ -64,6 +65,7 @@ class Core:
         self.aliases = {a.lower() for a in aliases}
         self.advertise: dict[tuple[str, str, int], tuple[str, int]] = {}
         self._local: set[tuple[str, int]] = set()
+        self.tx = TransactionShell(self)
 
     # -- start / stop ---------------------------------------------------------------------
     async def start(
@@ -100,7 +102,8 @@ class Core:
             self._local.add((adv[0].lower(), adv[1]))
 
     async def stop(self) -> None:
-        """Close every socket."""
+        """Stop the transaction timer, close every socket."""
+        self.tx.close()
         await self.transports.close()
 
     # -- receiving ----------------------------------------------------------------------------
@@ -157,8 +160,8 @@ class Core:
                 pass
 
     def transactions(self, msg: Message, source: Source) -> bool:
-        """Seam for the transaction layer (issue 3): True if it absorbed ``msg``."""
-        return False
+        """The transaction layer (:mod:`app.txshell`): True if it absorbed ``msg``."""
+        return self.tx.receive(msg, source)
 
     def _our_ack(self, ack: Request) -> bool:
         """An ACK to a stateless reply of ours (To-tag ``sr-...``) ends here (sl's filter)."""
@@ -206,7 +209,11 @@ class Core:
         assert isinstance(received, Request)
         resp = make_response(received, status, reason, to_tag=tag, headers=extra, body=body)
         dest = fw.reply_dest(req, ctx.source, bool(ctx.extra.get("force_rport")))
-        ok = self.send(bytes(resp), dest)
+        key = self.tx.reply(received, resp, dest, ctx.extra.get("tx"))
+        if key is not None:
+            ctx.extra["tx"], ok = key, True
+        else:
+            ok = self.send(bytes(resp), dest)
         if ok and status >= ctx.replied:
             ctx.replied = status
         self.stats[f"sent_replies_{status // 100}xx"] += 1
