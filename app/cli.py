@@ -116,7 +116,9 @@ def serve(config: Config, modules: dict[str, object], listens: list[Listen], chi
     return _master(config, modules, listens, socks, children)
 
 
-def _master(config: Config, modules: dict[str, object], listens: list[Listen], socks: dict, children: int) -> int:  # type: ignore[type-arg]
+def _master(
+    config: Config, modules: dict[str, object], listens: list[Listen], socks: dict, children: int
+) -> int:  # type: ignore[type-arg]
     set_master(os.getpid())
     pids: dict[int, int] = {}
     for rank in range(1, children + 1):
@@ -127,7 +129,9 @@ def _master(config: Config, modules: dict[str, object], listens: list[Listen], s
     return _supervise(pids)
 
 
-def _child(config: Config, modules: dict[str, object], listens: list[Listen], socks: dict, rank: int) -> None:  # type: ignore[type-arg]
+def _child(
+    config: Config, modules: dict[str, object], listens: list[Listen], socks: dict, rank: int
+) -> None:  # type: ignore[type-arg]
     code = 0
     try:
         server = Server(config, modules, listens, rank, socks)  # type: ignore[arg-type]
