@@ -142,3 +142,25 @@ async def test_connection_limit(tmp_path: Path) -> None:
 
 def test_parse_of_responses_helper() -> None:
     assert parse(b"SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n").status == 200  # type: ignore[attr-defined]
+
+
+async def test_ipv6_udp_and_tcp(tmp_path: Path) -> None:
+    from app.config import Listen
+
+    listens = (Listen("udp", "::1", 0), Listen("tcp", "::1", 0))
+    server = await start_server(tmp_path, BASIC, listens=listens)
+    peer = await Peer.open("::1")
+    try:
+        peer.send(request(call_id="v6", via="[::1]:9"), port_of(server, "udp"), host="::1")
+        resp = await peer.recv()
+        assert isinstance(resp, Response) and resp.status == 200 and resp.call_id == "v6"
+        reader, writer = await asyncio.open_connection("::1", port_of(server, "tcp"))
+        writer.write(request(transport="TCP", call_id="v6t", via="[::1]:9"))
+        framer = StreamFramer()
+        while not (events := list(framer.events())):
+            framer.feed(await asyncio.wait_for(reader.read(65536), 3))
+        assert events[0].call_id == "v6t"
+        writer.close()
+    finally:
+        peer.close()
+        await server.stop()
