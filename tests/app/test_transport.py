@@ -155,7 +155,7 @@ async def test_ipv6_udp_and_tcp(tmp_path: Path) -> None:
         resp = await peer.recv()
         assert isinstance(resp, Response) and resp.status == 200 and resp.call_id == "v6"
         reader, writer = await asyncio.open_connection("::1", port_of(server, "tcp"))
-        writer.write(request(transport="TCP", call_id="v6t", via="[::1]:9"))
+        writer.write(request(transport="TCP", call_id="v6t", via="[::1]:9", branch="z9hG4bK6t"))
         framer = StreamFramer()
         while not (events := list(framer.events())):
             framer.feed(await asyncio.wait_for(reader.read(65536), 3))
