@@ -50,6 +50,22 @@ class Dest:
     conn_id: int = 0
 
 
+@dataclass(slots=True)
+class Branch:
+    """An additional destination set by ``append_branch``/``lookup`` (Kamailio's dset):
+    branch 0 is the message's own R-URI, ``$du`` and branch flags; these are the others."""
+
+    uri: str
+    dst_uri: str | None = None
+    path: list[str] = field(default_factory=list)
+    q: float | None = None  # None = no q given (Kamailio's Q_UNSPECIFIED)
+    flags: int = 0  # branch flags
+    socket: str | None = None  # forced send socket, "proto:ip:port"
+    instance: str | None = None  # +sip.instance of the contact (RFC 5626)
+    ruid: str | None = None  # usrloc record id
+    location_ua: str | None = None
+
+
 FAKED_SOURCE = Source("udp", "127.0.0.1", 5060, "127.0.0.1", 5060)
 
 
@@ -87,6 +103,9 @@ class Ctx:
     original: Message | None = None  # the message as received, once a header was edited
     orig_uri: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # modules' per-message state
+    branches: list[Branch] = field(default_factory=list)  # destinations beyond branch 0
+    path: list[str] = field(default_factory=list)  # Path of branch 0 (set by lookup)
+    q: float | None = None  # q of branch 0
 
     def __post_init__(self) -> None:
         if self.orig_uri is None and isinstance(self.msg, Request):
