@@ -1,20 +1,25 @@
 """The module catalogue: Kamailio module name -> the Python module implementing it.
 
 Each implementation is a Python module whose attribute ``module`` is an
-:class:`app.module.Module` declaring everything it exports. Adding a module is one line in
-:data:`MODULES`; ``loadmodule "tm.so"`` in kamailio.cfg then imports ``modules.tm``.
+:class:`app.module.Module` declaring everything it exports. The Kamailio module ``X`` is the
+file ``modules/X.py`` (found by listing this package, without importing anything), so adding
+a module is adding its file; ``loadmodule "tm.so"`` in kamailio.cfg then imports ``modules.tm``.
 """
 
 from __future__ import annotations
 
+import pkgutil
 from importlib import import_module
 
 from app.module import Module
 
 MODULES: dict[str, str] = {
-    "sl": "modules.sl",
+    info.name: f"{__name__}.{info.name}"
+    for info in pkgutil.iter_modules(__path__)
+    if not info.name.startswith("_")
 }
-"""Kamailio module name -> import path of siprouter's implementation."""
+"""Kamailio module name -> import path of siprouter's implementation (``modules/<name>.py``;
+files whose name starts with ``_`` are helpers, not modules)."""
 
 
 def known_module(name: str) -> bool:
