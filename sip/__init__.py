@@ -10,7 +10,8 @@ from .dialog import Dialog, DialogId
 from .errors import LocalProtocolError, RemoteProtocolError, SIPError
 from .headers import ContentType, CSeq, NameAddr, Via, parse_name_addr, parse_via
 from .matching import TxKey
-from .message import DEFAULT_LIMITS, Limits, Message, Request, Response, parse
+from .message import DEFAULT_LIMITS, Limits, Message, Request, Response
+from .parser import parse
 from .timers import DEFAULT_TIMERS, TimerConfig
 from .transaction import TransactionLayer
 from .transaction_events import Peer

@@ -20,7 +20,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .errors import RemoteProtocolError
-from .message import DEFAULT_LIMITS, Limits, Message, parse
+from .message import DEFAULT_LIMITS, Limits, Message
+from .parser import parse
 
 __all__ = ["StreamFramer", "KeepAlive", "FramingError"]
 

@@ -1,0 +1,134 @@
+"""Parsing one SIP message from bytes (RFC 3261 §7, §7.5, §18.3).
+
+``parse`` is lazy: it finds the end of the header section, decodes it (UTF-8 with
+``surrogateescape``, so any bytes survive a round trip), reads the start line and the body's
+Content-Length, and nothing more; the typed views of :class:`~sip.message.Message` parse the
+rest on first access. Remote errors carry the status to answer (400, 505, 513).
+"""
+
+from __future__ import annotations
+
+import re
+
+from ._text import METHODS, is_digits, is_token
+from .errors import RemoteProtocolError
+from .message import DEFAULT_LIMITS, Limits, Message, Request, Response, parse_uint
+
+__all__ = ["parse"]
+
+_VERSION_RE = re.compile(r"SIP/\d+\.\d+\Z", re.I)
+
+
+def parse(data: bytes, *, datagram: bool = True, limits: Limits = DEFAULT_LIMITS) -> Message:
+    """Parse one message. For a datagram (RFC 3261 §18.3) the body is cut to Content-Length
+    (trailing bytes are ignored) or, without Content-Length, is the rest of the datagram;
+    for a framed stream message ``data`` must be exactly one message."""
+    if len(data) > limits.max_message:
+        raise RemoteProtocolError("message too large", 513)
+    start = 0
+    if data[:2] == b"\r\n":  # RFC 3261 §7.5: ignore CRLFs before the start line
+        while data.startswith(b"\r\n", start):
+            start += 2
+    end = data.find(b"\r\n\r\n", start)
+    if end < 0:
+        return _parse_lf(data[start:], datagram, limits)
+    head = data[start : end + 4].decode("utf-8", "surrogateescape")
+    return _build(head, data[end + 4 :], datagram, limits)
+
+
+def _parse_lf(data: bytes, datagram: bool, limits: Limits) -> Message:
+    """Fallback for peers that end lines with a bare LF (normalised to CRLF)."""
+    end = data.find(b"\n\n")
+    if end < 0 or b"\r\n" in data[:end]:
+        raise RemoteProtocolError("header section is not terminated by an empty line")
+    head = data[: end + 2].decode("utf-8", "surrogateescape").replace("\n", "\r\n")
+    return _build(head, data[end + 2 :], datagram, limits)
+
+
+def _build(head: str, body: bytes, datagram: bool, limits: Limits) -> Message:
+    """``head`` is the start line and the header section, with the closing CRLFCRLF."""
+    eol = head.find("\r\n")
+    first, hdr = head[:eol], head[eol:]
+    if len(hdr) > limits.max_header_bytes:
+        raise RemoteProtocolError("header section too large", 513)
+    if len(hdr) > 4 * limits.max_headers and hdr.count("\r\n") > limits.max_headers:
+        raise RemoteProtocolError("too many header lines", 513)
+    parts = first.split(" ")
+    if len(parts) == 3 and parts[2] == "SIP/2.0":  # the usual request line
+        method = parts[0]
+        if method not in METHODS and not is_token(method):
+            raise RemoteProtocolError(f"bad method {method[:40]!r}")
+        msg: Message = object.__new__(Request)
+        msg.method, msg._uri_text, msg.version = method, parts[1], "SIP/2.0"  # type: ignore[attr-defined]
+        if not parts[1]:
+            raise RemoteProtocolError("empty Request-URI")
+    else:
+        msg = _start(first)
+    msg._set_text(hdr)
+    msg.transport_hint = None
+    msg._body = _cut_body(msg, body, datagram, limits)
+    return msg
+
+
+def _cut_body(msg: Message, body: bytes, datagram: bool, limits: Limits) -> bytes:
+    low = msg._low
+    pos = low.rfind("\r\ncontent-length:")  # usually the last header: found at once
+    if pos >= 0 and not msg._compact and low.find("\r\ncontent-length") == pos:
+        e = low.find("\r\n", pos + 17)
+        value = msg._unf[pos + 18 : e].strip()
+        if value.isdigit() and value.isascii() and low[e + 2] not in " \t":
+            length = int(value)
+        else:
+            length = parse_uint(msg.get("content-length") or "")
+    else:
+        values = msg.get_all("content-length")
+        if not values:
+            if not datagram and body:
+                raise RemoteProtocolError("Content-Length is required on a stream")
+            return body
+        if len(values) > 1:
+            raise RemoteProtocolError("more than one Content-Length header")
+        length = parse_uint(values[0])
+    if length > limits.max_body:
+        raise RemoteProtocolError("body too large", 513)
+    if length > len(body):
+        raise RemoteProtocolError("Content-Length larger than the message body")
+    return body[:length] if length < len(body) else body
+
+
+def _start(line: str) -> Message:
+    if line.startswith("SIP/") or line[:4].upper() == "SIP/":
+        return _status_line(line)
+    parts = line.split(" ")
+    if len(parts) != 3 or not parts[1]:
+        raise RemoteProtocolError(f"malformed request line {line[:80]!r}")
+    method, uri, version = parts
+    if version != "SIP/2.0":
+        _check_version(version)
+    if method not in METHODS and not is_token(method):
+        raise RemoteProtocolError(f"bad method {method[:40]!r}")
+    req = object.__new__(Request)
+    req.method = method
+    req._uri_text = uri
+    req.version = version
+    return req
+
+
+def _status_line(line: str) -> Response:
+    version, _, rest = line.partition(" ")
+    code, _, reason = rest.partition(" ")
+    _check_version(version)
+    if len(code) != 3 or not is_digits(code) or not 100 <= int(code) <= 699:
+        raise RemoteProtocolError(f"bad status code {code[:20]!r}")
+    resp = object.__new__(Response)
+    resp.status = int(code)
+    resp.reason = reason
+    resp.version = version
+    return resp
+
+
+def _check_version(version: str) -> None:
+    if version.upper() != "SIP/2.0":
+        if _VERSION_RE.match(version):
+            raise RemoteProtocolError(f"unsupported version {version}", 505)
+        raise RemoteProtocolError(f"malformed SIP version {version[:20]!r}")

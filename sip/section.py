@@ -1,0 +1,298 @@
+"""The header section of a SIP message: stored as received, searched without splitting it
+(RFC 3261 §7.3: header fields, compact forms §7.3.3, folding §7.3.1).
+
+:class:`HeaderSection` keeps the section as one string (every header line preceded by CRLF,
+then the CRLFCRLF that ends the section, which also stops every scan). Look-ups search a
+lower-cased, unfolded copy, so parsing does no per-line work: finding a header is one
+``str.find``. The multimap is ordered and case-insensitive and knows the compact forms
+(``v`` = Via, ``i`` = Call-ID, ...). Edits split the text into lines, change the lines they
+touch and join it again, so untouched headers keep their exact bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from ._text import is_token
+from .errors import LocalProtocolError
+from .headers import split_commas
+
+__all__ = ["COMPACT", "HeaderSection", "SECTION_END", "FOLD_RE", "line_name", "Patterns"]
+
+#: compact form → full name (RFC 3261 §7.3.3 and the IANA registry)
+COMPACT = {
+    "a": "accept-contact", "b": "referred-by", "c": "content-type", "d": "request-disposition",
+    "e": "content-encoding", "f": "from", "i": "call-id", "j": "reject-contact",
+    "k": "supported", "l": "content-length", "m": "contact", "n": "identity-info",
+    "o": "event", "r": "refer-to", "s": "subject", "t": "to", "u": "allow-events",
+    "v": "via", "x": "session-expires", "y": "identity",
+}  # fmt: skip
+_SHORT = {full: short for short, full in COMPACT.items()}
+FOLD_RE = re.compile(r"\r?\n[ \t]+")
+_COMPACT_RE = re.compile(r"\n[a-z][ \t:]")
+SECTION_END = "\r\n\r\n"
+_ASCII_LOWER = {c: c + 32 for c in range(65, 91)}
+
+
+Patterns = tuple[str, str | None]
+"""How to find a header: CRLF + its lower-case full name, and CRLF + its compact form."""
+
+_PATTERNS: dict[str, Patterns] = {}
+
+
+def _pattern(name: str) -> Patterns:
+    """Search patterns (CRLF + lower-case full name, and the compact form), memoised."""
+    key = name.lower()
+    key = COMPACT.get(key, key)
+    short = _SHORT.get(key)
+    pats = ("\r\n" + key, None if short is None else "\r\n" + short)
+    if len(_PATTERNS) < 1024:
+        _PATTERNS[name] = pats
+    return pats
+
+
+P_VIA = _pattern("via")
+P_FROM = _pattern("from")
+P_TO = _pattern("to")
+P_CALL_ID = _pattern("call-id")
+P_CSEQ = _pattern("cseq")
+P_MAX_FORWARDS = _pattern("max-forwards")
+
+
+def _aliases(name: str) -> tuple[str, ...]:
+    key = name.lower()
+    key = COMPACT.get(key, key)
+    short = _SHORT.get(key)
+    return (key, short) if short else (key,)
+
+
+class HeaderSection:
+    """An ordered, case-insensitive multimap of header lines kept as text."""
+
+    __slots__ = ("_hdr", "_unf", "_low", "_compact", "_folded", "_cache", "_core")
+
+    _hdr: str
+    _unf: str
+    _low: str
+    _compact: bool
+    _folded: bool
+    _cache: dict[str, Any]  # typed views derived from the text, dropped on every edit
+    _core: Any  # the fields every proxy reads, found in one pass (see sip.message)
+
+    def _set_text(self, hdr: str) -> None:
+        """Install a new header section; look-up copies are derived lazily where costly."""
+        self._hdr = unf = hdr
+        low = unf.lower()
+        if len(low) != len(unf):  # a few non-ASCII letters change length when lowered
+            low = unf.translate(_ASCII_LOWER)
+        self._unf = unf
+        self._low = low
+        self._compact = _COMPACT_RE.search(low) is not None
+        self._folded = False
+        self._cache = {}
+        self._core = None
+
+    def _unfold(self) -> None:
+        """Replace folded continuation lines by a space in the look-up copies (§7.3.1)."""
+        unf = FOLD_RE.sub(" ", self._hdr)
+        self._unf = unf
+        self._low = unf.lower() if len(unf.lower()) == len(unf) else unf.translate(_ASCII_LOWER)
+        self._folded = True
+
+    # -- the header multimap ---------------------------------------------------------------
+    def _spans(self, name: str) -> list[tuple[int, int]]:
+        """(start of value, end of line) in ``_unf`` for each ``name`` header, in order."""
+        return self._spans_of(_PATTERNS.get(name) or _pattern(name))
+
+    def _spans_of(self, pats: Patterns) -> list[tuple[int, int]]:
+        pat, short = pats
+        found = self._scan(pat)
+        if short is not None and self._compact:
+            found += self._scan(short)
+            found.sort()
+        if not self._folded and any(self._low[e + 2] in " \t" for _, e in found):
+            self._unfold()
+            return self._spans_of(pats)
+        return found
+
+    def _scan(self, pat: str) -> list[tuple[int, int]]:
+        low = self._low
+        n = len(pat)
+        found: list[tuple[int, int]] = []
+        pos = low.find(pat)
+        while pos >= 0:
+            j = pos + n
+            while low[j] in " \t":
+                j += 1
+            if low[j] == ":":
+                found.append((j + 1, low.find("\r\n", j)))
+            pos = low.find(pat, j)
+        return found
+
+    def _span1(self, pats: Patterns) -> tuple[int, int] | None:
+        """Span of the first header's value, any spelling (see :meth:`_get` for the fast one)."""
+        pat, short = pats
+        if short is not None and self._compact:
+            spans = self._spans_of(pats)
+            return spans[0] if spans else None
+        low = self._low
+        pos = low.find(pat)
+        n = len(pat)
+        while pos >= 0:
+            j = pos + n
+            c = low[j]
+            while c == " " or c == "\t":
+                j += 1
+                c = low[j]
+            if c == ":":
+                e = low.find("\r\n", j)
+                if low[e + 2] in " \t" and not self._folded:
+                    self._unfold()
+                    return self._span1(pats)
+                return j + 1, e
+            pos = low.find(pat, j)
+        return None
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """Value of the first header called ``name`` (full or compact form), unfolded."""
+        return self._get(_PATTERNS.get(name) or _pattern(name), default)
+
+    def _get(self, pats: Patterns, default: str | None = None) -> str | None:
+        pat, short = pats
+        if short is None or not self._compact:  # fast path: "Name:" not folded
+            low = self._low
+            pos = low.find(pat)
+            while pos >= 0:
+                j = pos + len(pat)
+                c = low[j]
+                if c == ":":
+                    e = low.find("\r\n", j)
+                    if low[e + 2] not in " \t":
+                        return self._unf[j + 1 : e].strip()
+                    break
+                if c == " " or c == "\t":
+                    break
+                pos = low.find(pat, j)
+            else:
+                return default
+        span = self._span1(pats)
+        if span is None:
+            return default
+        return self._unf[span[0] : span[1]].strip()
+
+    def get_all(self, name: str) -> list[str]:
+        """Values of every header line called ``name``, in order."""
+        spans = self._spans(name)  # may unfold, replacing self._unf
+        unf = self._unf
+        return [unf[a:b].strip() for a, b in spans]
+
+    def values(self, name: str) -> list[str]:
+        """Every comma-separated element of every ``name`` header (for list headers)."""
+        return [item for v in self.get_all(name) for item in split_commas(v) if item]
+
+    def __contains__(self, name: object) -> bool:
+        return (
+            isinstance(name, str) and self._span1(_PATTERNS.get(name) or _pattern(name)) is not None
+        )
+
+    def count(self, name: str) -> int:
+        return len(self._spans(name))
+
+    def raw_lines(self) -> list[str]:
+        """The header lines exactly as they will be written (folding kept)."""
+        return _lines_of(self._hdr[:-4])
+
+    def items(self) -> Iterator[tuple[str, str]]:
+        """``(name as written, unfolded value)`` for every header line, in order."""
+        for line in self.raw_lines():
+            name, _, value = line.partition(":")
+            yield name.rstrip(), FOLD_RE.sub(" ", value).strip()
+
+    def _edit(self, lines: list[str]) -> None:
+        self._set_text("".join("\r\n" + line for line in lines) + SECTION_END)
+
+    def _line_index(self, name: str) -> tuple[list[str], list[int]]:
+        lines = self.raw_lines()
+        keys = _aliases(name)
+        idx = [i for i, line in enumerate(lines) if line_name(line) in keys]
+        return lines, idx
+
+    def add(self, name: str, value: str, index: int | None = None) -> None:
+        """Append a header (or insert it before header line number ``index``)."""
+        if not is_token(name) or "\r" in value or "\n" in value:
+            raise LocalProtocolError(f"bad header {name!r}: {value!r}")
+        line = f"{name}: {value}"
+        if index is None:
+            self._set_text(f"{self._hdr[:-4]}\r\n{line}{SECTION_END}")
+            return
+        lines = self.raw_lines()
+        lines.insert(index, line)
+        self._edit(lines)
+
+    def insert(self, name: str, value: str) -> None:
+        """Insert a header before all others (Kamailio's ``insert_hf``)."""
+        self._set_text(f"\r\n{name}: {value}{self._hdr}") if is_token(name) else self.add(
+            name, value, 0
+        )
+
+    def add_before(self, name: str, value: str, before: str) -> None:
+        """Insert a header just before the first ``before`` header (or at the top)."""
+        _, idx = self._line_index(before)
+        self.add(name, value, idx[0] if idx else 0)
+
+    def remove(self, name: str) -> int:
+        """Remove every ``name`` header; returns how many lines went."""
+        lines, idx = self._line_index(name)
+        if idx:
+            drop = set(idx)
+            self._edit([line for i, line in enumerate(lines) if i not in drop])
+        return len(idx)
+
+    def replace(self, name: str, value: str) -> None:
+        """Set ``name`` to one line with ``value``, in place of the first occurrence."""
+        lines, idx = self._line_index(name)
+        if not idx:
+            self.add(name, value)
+            return
+        drop = set(idx[1:])
+        lines[idx[0]] = f"{_line_written_name(lines[idx[0]])}: {value}"
+        self._edit([line for i, line in enumerate(lines) if i not in drop])
+
+    def remove_first_value(self, name: str) -> str | None:
+        """Remove the first comma-separated element of ``name`` (e.g. the top Via)."""
+        lines, idx = self._line_index(name)
+        if not idx:
+            return None
+        line = lines[idx[0]]
+        items = split_commas(FOLD_RE.sub(" ", line[line.index(":") + 1 :]))
+        if len(items) <= 1:
+            del lines[idx[0]]
+        else:
+            lines[idx[0]] = f"{_line_written_name(line)}: {', '.join(items[1:])}"
+        self._edit(lines)
+        return items[0]
+
+
+def _lines_of(hdr: str) -> list[str]:
+    """Split a header section into lines, keeping folded continuations with their header."""
+    lines = hdr.split("\r\n")[1:]
+    if not any(line[:1] in (" ", "\t") for line in lines):
+        return lines
+    out: list[str] = []
+    for line in lines:
+        if line[:1] in (" ", "\t") and out:
+            out[-1] = out[-1] + "\r\n" + line
+        else:
+            out.append(line)
+    return out
+
+
+def _line_written_name(line: str) -> str:
+    return line.partition(":")[0].rstrip()
+
+
+def line_name(line: str) -> str:
+    name = line.partition(":")[0].rstrip().lower()
+    return COMPACT.get(name, name)
