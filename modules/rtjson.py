@@ -1,0 +1,234 @@
+"""rtjson: routing from a JSON document (Kamailio's rtjson module, kemi.md §5.5).
+
+The document::
+
+    {"version": "1.0", "routing": "serial" | "parallel",
+     "routes": [{"uri": "sip:b@10.0.0.2", "dst_uri": "sip:10.0.0.9:5060",
+                 "path": "<sip:p1>, <sip:p2>", "socket": "udp:10.0.0.1:5060",
+                 "headers": {"from": {"display": "A", "uri": "sip:a@x"},
+                             "to": {"display": "B", "uri": "sip:b@y"},
+                             "extra": "X-Tag: 1\\r\\n"},
+                 "branch_flags": 8, "fr_timer": 5000, "fr_inv_timer": 30000}, ...]}
+
+* ``init_routes(doc)`` validates and stores the document in ``$xavp(rtjson=>json)`` with the
+  next index in ``$xavp(rtjson=>idx)`` (``xavp_cfg`` names the xavp); the xavp travels with
+  the transaction, so a failure route finds it again.
+* ``push_routes()``: serial -> the first route becomes branch 0 (R-URI, ``$du``, Path,
+  socket, branch flags; older branches are dropped); parallel -> branch 0 plus one branch per
+  other route.
+* ``next_route()`` (request or failure route, serial only): appends the next route as a
+  branch -- then ``KSR.tm.t_relay()``; -1 when the routes are exhausted.
+* ``update_branch()`` (branch route): applies ``fr_timer``/``fr_inv_timer`` (through
+  ``KSR.tm.t_set_fr``), ``headers.extra`` and From/To (through ``KSR.uac`` when loaded) of the
+  route the branch was built from.
+
+Differences from Kamailio, for what its users trip over: ``branch_flags`` apply to every
+route (Kamailio applies them to the first route only, although its README says otherwise),
+and ``update_branch`` also works for parallel documents (route chosen by the branch index).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from app.context import Branch, Ctx
+from app.module import Module
+from modules._jsonpath import PathError, loads
+from sip import RemoteProtocolError, parse_uri
+
+module = Module("rtjson", doc="routing from a JSON document")
+module.param("xavp_cfg", str, "rtjson", doc="xavp holding the document and the index")
+log = logging.getLogger("siprouter.rtjson")
+ROUTINGS = ("serial", "parallel")
+
+
+class DocError(ValueError):
+    """The routing document is not usable."""
+
+
+def validate(doc: Any) -> dict[str, Any]:
+    """Check the document's shape; return it or raise :class:`DocError`."""
+    if not isinstance(doc, dict):
+        raise DocError("the routing document must be a JSON object")
+    if doc.get("routing") not in ROUTINGS:
+        raise DocError(f"routing must be serial or parallel, got {doc.get('routing')!r}")
+    routes = doc.get("routes")
+    if not isinstance(routes, list) or not routes:
+        raise DocError("routes must be a non-empty array")
+    for pos, route in enumerate(routes):
+        if not isinstance(route, dict):
+            raise DocError(f"routes[{pos}] must be an object")
+        for key in ("uri", "dst_uri"):
+            if route.get(key):
+                _check_uri(pos, key, route[key])
+        for key in ("branch_flags", "fr_timer", "fr_inv_timer"):
+            if key in route and not isinstance(route[key], int):
+                raise DocError(f"routes[{pos}].{key} must be an integer")
+    return doc
+
+
+def _check_uri(pos: int, key: str, value: Any) -> None:
+    try:
+        parse_uri(str(value))
+    except (ValueError, RemoteProtocolError) as exc:
+        raise DocError(f"routes[{pos}].{key}: {exc}") from None
+
+
+def _state(ctx: Ctx) -> dict[str, list[Any]] | None:
+    items = ctx.xavps.get(module.cfg["xavp_cfg"])
+    return items[0] if items else None
+
+
+def document(ctx: Ctx) -> tuple[dict[str, Any], int] | None:
+    """The stored document and next index (parsed once per message)."""
+    state = _state(ctx)
+    if state is None or not state.get("json"):
+        log.error("rtjson: no routing document (call init_routes first)")
+        return None
+    text = state["json"][0]
+    cached = ctx.extra.get("rtjson_doc")
+    if cached is None or cached[0] != text:
+        cached = ctx.extra["rtjson_doc"] = (text, validate(loads(text)))
+    idx = (state.get("idx") or [0])[0]
+    return cached[1], int(idx)
+
+
+def _set_idx(ctx: Ctx, idx: int) -> None:
+    state = _state(ctx)
+    if state is not None:
+        state["idx"] = [idx]
+
+
+@module.function("init_routes", "s")
+def init_routes(ctx: Ctx, text: str) -> int:
+    """Validate and store the routing document; 1 / -1."""
+    try:
+        validate(loads(text))
+    except (PathError, DocError) as exc:
+        log.error("rtjson: invalid routing document: %s", exc)
+        return -1
+    ctx.xavps[module.cfg["xavp_cfg"]] = [{"json": [text], "idx": [0]}]
+    ctx.extra.pop("rtjson_doc", None)
+    return 1
+
+
+def _path(route: dict[str, Any]) -> list[str]:
+    value = route.get("path") or ""
+    return [p.strip() for p in str(value).split(",") if p.strip()]
+
+
+def make_branch(ctx: Ctx, route: dict[str, Any]) -> Branch:
+    """The destination a route describes (R-URI kept when it has no ``uri``)."""
+    req = ctx.request
+    uri = route.get("uri") or (req.uri_text if req is not None else "")
+    return Branch(
+        uri=str(uri),
+        dst_uri=route.get("dst_uri") or None,
+        path=_path(route),
+        flags=int(route.get("branch_flags") or 0),
+        socket=route.get("socket") or None,
+    )
+
+
+def set_branch0(ctx: Ctx, route: dict[str, Any]) -> None:
+    """Make ``route`` branch 0: R-URI, ``$du``, Path, socket, flags; drop other branches."""
+    req = ctx.request
+    if req is not None and route.get("uri"):
+        req.uri = parse_uri(str(route["uri"]))
+    ctx.branches.clear()
+    ctx.dst_uri = route.get("dst_uri") or None
+    ctx.path = _path(route)
+    ctx.q = None
+    ctx.extra["rtjson_socket"] = route.get("socket") or None
+    ctx.bflags[0] = ctx.bflags.get(0, 0) | int(route.get("branch_flags") or 0)
+    ctx.extra.pop("tm_ruri_consumed", None)  # the R-URI is a new branch again
+
+
+@module.function("push_routes")
+def push_routes(ctx: Ctx) -> int:
+    """Apply the document: serial -> first route; parallel -> all routes; 1 / -1."""
+    found = _load(ctx)
+    if found is None or ctx.request is None:
+        return -1
+    doc, _ = found
+    routes = doc["routes"]
+    set_branch0(ctx, routes[0])
+    if doc["routing"] == "serial":
+        _set_idx(ctx, 1)
+        return 1
+    ctx.branches.extend(make_branch(ctx, route) for route in routes[1:])
+    _set_idx(ctx, len(routes))
+    return 1
+
+
+def _load(ctx: Ctx) -> tuple[dict[str, Any], int] | None:
+    try:
+        return document(ctx)
+    except (PathError, DocError) as exc:
+        log.error("rtjson: stored document is invalid: %s", exc)
+        return None
+
+
+@module.function("next_route")
+def next_route(ctx: Ctx) -> int:
+    """Serial documents: append the next route as a branch (then t_relay); 1 / -1."""
+    found = _load(ctx)
+    if found is None or ctx.request is None:
+        return -1
+    doc, idx = found
+    if doc["routing"] != "serial" or idx >= len(doc["routes"]):
+        return -1
+    ctx.branches.append(make_branch(ctx, doc["routes"][idx]))
+    _set_idx(ctx, idx + 1)
+    return 1
+
+
+def _branch_route(ctx: Ctx, doc: dict[str, Any], idx: int) -> dict[str, Any] | None:
+    routes = doc["routes"]
+    if doc["routing"] == "serial":
+        return routes[idx - 1] if 0 < idx <= len(routes) else None
+    tm = getattr(ctx.engine.ksr, "tm", None) if ctx.engine else None
+    branch = tm.t_get_branch_index() if tm is not None else -1
+    return routes[branch] if isinstance(branch, int) and 0 <= branch < len(routes) else None
+
+
+@module.function("update_branch")
+def update_branch(ctx: Ctx) -> int:
+    """In a branch route: timers, extra headers, From/To of the branch's route; 1 / -1."""
+    found = _load(ctx)
+    if found is None:
+        return -1
+    route = _branch_route(ctx, *found)
+    if route is None:
+        return -1
+    ksr = ctx.engine.ksr if ctx.engine else None
+    _timers(ksr, route)
+    extra = (route.get("headers") or {}).get("extra") or ""
+    if len(extra) > 4 and ksr is not None:
+        text = extra if extra.endswith("\n") else extra + "\r\n"
+        ksr.hdr.append(text)
+    _from_to(ksr, route.get("headers") or {})
+    return 1
+
+
+def _timers(ksr: Any, route: dict[str, Any]) -> None:
+    fr, fr_inv = int(route.get("fr_timer") or 0), int(route.get("fr_inv_timer") or 0)
+    tm = getattr(ksr, "tm", None)
+    if tm is None or not (fr or fr_inv):
+        return
+    tm.t_set_fr(fr_inv, fr)
+
+
+def _from_to(ksr: Any, headers: dict[str, Any]) -> None:
+    uac = getattr(ksr, "uac", None)
+    for which in ("from", "to"):
+        value = headers.get(which)
+        if not isinstance(value, dict) or not value.get("uri"):
+            continue
+        if uac is None:
+            log.debug("rtjson: %s replacement needs the uac module", which)
+            continue
+        replace = getattr(uac, f"uac_replace_{which}", None)
+        if replace is not None:
+            replace(str(value.get("display") or ""), str(value["uri"]))
