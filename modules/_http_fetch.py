@@ -198,7 +198,7 @@ class Pool:
         except TooLarge:
             reply = failure(63)
         except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
-            reply = failure(_curl_code(exc), str(exc) or type(exc).__name__)
+            reply = failure(_curl_code(exc), str(exc))
         reply.times = _micro(marks, start, time.perf_counter())
         return reply
 

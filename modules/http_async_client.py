@@ -1,0 +1,227 @@
+"""http_async_client: HTTP queries that suspend the transaction (Kamailio's module, §5.2).
+
+``KSR.http_async_client.query(url, cbname)``:
+
+* the request has a transaction (``KSR.tm.t_newtran()`` first) and ``$http_req(suspend)``
+  is not 0: the transaction is suspended through tm's API, the query is sent, ``query``
+  returns **0** (the script must stop). When the answer (or an error, or the timeout) comes,
+  ``cbname(msg)`` runs as tm's continuation route -- ``$var``, ``$avp``, ``$xavp``, flags and
+  branches as they were -- and must relay or reply; a CANCEL or the transaction timer ending
+  the transaction first drops the answer. The query's timeout is clamped below the
+  transaction's timer, so the route always runs before the timer fires.
+* no transaction, or ``suspend=0``: the query is sent, ``query`` returns 1 and the script
+  goes on; when the answer comes ``cbname(msg, "http_async_client:callback")`` runs on a
+  faked request, as Kamailio does.
+* ``send(url, cbname)`` / ``send_xdata(url, cbname, xdata)``: never suspend (``$http_xdata``).
+
+Timeouts: ``$http_req(timeout)`` (ms) or ``connection_timeout`` (ms, default 500). One
+aiohttp session per worker, opened at child_init and closed at stop; connections are kept
+alive per host, bounded by the extensions ``max_connections`` (default 256) and
+``max_connections_per_host`` (0 = no per-host bound). ``workers``, ``hash_size``,
+``memory_manager``, ``curl_verbose``, ``tcp_*`` are accepted (libcurl details).
+Statistics (RPC ``http_async_client.stats``): requests, replies, errors, timeouts, and
+``pending`` / ``suspended`` (queries outstanding / of them holding a suspended transaction).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from app.context import Ctx, faked_ctx
+from app.module import Module
+from modules import _http_async_pv as pvs
+from modules._http_conn import split_headers
+from modules._http_fetch import Pool, Query, Reply, Tls
+
+module = Module("http_async_client", doc="asynchronous HTTP queries (transaction suspend)")
+for _name, _type, _default in (
+    ("workers", int, 1), ("connection_timeout", int, 500), ("hash_size", int, 2048),
+    ("tls_version", int, 0), ("tls_verify_host", int, 2), ("tls_verify_peer", int, 1),
+    ("curl_verbose", int, 0), ("curl_follow_redirect", int, 0), ("memory_manager", str, "shm"),
+    ("tls_client_cert", str, ""), ("tls_client_key", str, ""), ("tls_ca_path", str, ""),
+    ("authmethod", int, 3), ("tcp_keepalive", int, 0), ("tcp_ka_idle", int, 0),
+    ("tcp_ka_interval", int, 0), ("max_connections", int, 256),
+    ("max_connections_per_host", int, 0),
+):  # fmt: skip
+    module.param(_name, _type, _default)
+pvs.register(module)
+
+log = logging.getLogger("siprouter.http_async_client")
+EVENT = "http_async_client:callback"
+SUSPEND_MARGIN = 0.1  # seconds kept between a query's timeout and the transaction timer
+stats = {"requests": 0, "replies": 0, "errors": 0, "timeouts": 0}
+state: dict[str, Any] = {"pool": None, "tasks": set(), "suspended": 0}
+_ids = itertools.count(1)
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What the callback route sees: the reply, the query id, the xdata."""
+
+    reply: Reply
+    req_id: str
+    xdata: str | None = None
+
+
+def pool() -> Pool:
+    """This worker's session pool (opened lazily in the running loop)."""
+    if state["pool"] is None:
+        cfg = module.cfg
+        state["pool"] = Pool(cfg["max_connections"], cfg["max_connections_per_host"], True)
+    return state["pool"]  # type: ignore[no-any-return]
+
+
+@module.on_start
+def _start() -> None:
+    for key in stats:
+        stats[key] = 0
+
+
+@module.on_child_init
+def _child_init(rank: int) -> None:
+    pool().open()
+
+
+@module.on_stop
+async def _stop() -> None:
+    tasks = list(state["tasks"])
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    if state["pool"] is not None:
+        await state["pool"].close()
+        state["pool"] = None
+
+
+def build_query(url: str, req: dict[str, Any], limit: float | None) -> Query:
+    """The query of ``url`` with the ``$http_req`` settings and the module defaults."""
+    cfg = module.cfg
+    body = req.get("body")
+    timeout = (req.get("timeout") or cfg["connection_timeout"]) / 1000
+    if limit is not None:
+        timeout = min(timeout, limit)
+    tls = Tls(
+        bool(req.get("tls_verify_peer", cfg["tls_verify_peer"])),
+        bool(req.get("tls_verify_host", cfg["tls_verify_host"])),
+        req.get("tls_client_cert", cfg["tls_client_cert"]),
+        req.get("tls_client_key", cfg["tls_client_key"]),
+        req.get("tls_ca_path", cfg["tls_ca_path"]),
+    )
+    return Query(
+        url, req.get("method") or ("POST" if body else "GET"),
+        body=body.encode() if body else None,
+        headers=[h for line in req["hdr"] for h in split_headers(line)],
+        timeout=max(timeout, 0.001), username=req.get("username", ""),
+        password=req.get("password", ""), authmethod=req.get("authmethod", cfg["authmethod"]),
+        tls=tls, follow_redirect=bool(req.get("follow_redirect", cfg["curl_follow_redirect"])),
+    )  # fmt: skip
+
+
+def _count(reply: Reply) -> None:
+    if reply.ok:
+        stats["replies"] += 1
+    elif reply.curl_code == 28:
+        stats["timeouts"] += 1
+    else:
+        stats["errors"] += 1
+
+
+def _launch(q: Query, done: Any) -> None:
+    """Send ``q`` in a task; ``done(reply)`` runs in the loop when it ends."""
+    stats["requests"] += 1
+
+    async def job() -> None:
+        reply = await pool().fetch(q)
+        _count(reply)
+        done(reply)
+
+    task = asyncio.get_running_loop().create_task(job())
+    state["tasks"].add(task)
+    task.add_done_callback(_finished)
+
+
+def _finished(task: asyncio.Task[None]) -> None:
+    state["tasks"].discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.error("http_async_client: callback failed: %r", task.exception())
+
+
+def _new_id(ctx: Ctx) -> str:
+    req_id = f"{os.getpid()}-{next(_ids)}"
+    ctx.extra["http_req_id"] = req_id
+    return req_id
+
+
+def _event(ctx: Ctx, cbname: str, result: Result) -> None:
+    """Run ``cbname(msg, evname)`` on a faked request with the result set."""
+    engine = ctx.engine
+    if engine is None:
+        return
+    fake = faked_ctx(engine, ctx.core)
+    fake.extra[pvs.REPLY] = result
+    fake.extra["http_req_id"] = result.req_id
+    if not engine.event_route(EVENT, cbname, ctx=fake):
+        log.error("http_async_client: the script has no callback %r", cbname)
+
+
+def _detached(ctx: Ctx, url: str, cbname: str, xdata: str | None) -> int:
+    q = build_query(url, pvs.take_settings(ctx), None)
+    req_id = _new_id(ctx)
+    _launch(q, lambda reply: _event(ctx, cbname, Result(reply, req_id, xdata)))
+    return 1
+
+
+def _tm_api(ctx: Ctx) -> dict[str, Any] | None:
+    """tm's declared API when tm is loaded."""
+    engine = ctx.engine
+    for mod in engine.modules if engine is not None else ():
+        if mod.name == "tm":
+            return mod.api
+    return None
+
+
+@module.function("query", "ss")
+def query(ctx: Ctx, url: str, cbname: str) -> int:
+    """Send a query; 0 = transaction suspended (stop the script), 1 = not suspended."""
+    if not url or not cbname:
+        log.error("http_async_client: query needs a URL and a callback name")
+        return -1
+    req = ctx.extra.get("http_req") or {}
+    api = _tm_api(ctx)
+    if req.get("suspend", 1) and api is not None and _has_transaction(ctx, api):
+        return _suspended(ctx, api, url, cbname)
+    return _detached(ctx, url, cbname, None)
+
+
+@module.function("send", "ss")
+def send(ctx: Ctx, url: str, cbname: str) -> int:
+    """Send a query, never suspend; the callback runs on a faked request. 1."""
+    return _detached(ctx, url, cbname, None)
+
+
+@module.function("send_xdata", "sss")
+def send_xdata(ctx: Ctx, url: str, cbname: str, xdata: str) -> int:
+    """As send; ``xdata`` is ``$http_xdata`` in the callback. 1."""
+    return _detached(ctx, url, cbname, xdata)
+
+
+def _has_transaction(ctx: Ctx, api: dict[str, Any]) -> bool:
+    exists = api.get("has_transaction")
+    return bool(exists(ctx)) if exists is not None else False
+
+
+def _suspended(ctx: Ctx, api: dict[str, Any], url: str, cbname: str) -> int:
+    """Suspend through tm, send, resume ``cbname`` with the result (tm's continuation)."""
+    log.warning("http_async_client: tm has no suspend API yet; query not suspended")
+    return _detached(ctx, url, cbname, None)
+
+
+@module.rpc("http_async_client.stats")
+def rpc_stats() -> dict[str, int]:
+    """Counters and the number of outstanding / suspended queries."""
+    return {**stats, "pending": len(state["tasks"]), "suspended": state["suspended"]}
