@@ -3,13 +3,16 @@ replies to the KEMI engine, and sends replies and stateless forwards.
 
 Path of a message: ``on_datagram`` (parse) / ``on_message`` (framed on TCP) -> ``validate``
 (a bad request gets 400, anything else unparsable is a counted drop) -> the transaction
-seam (:meth:`Core.transactions`; stateless until ``sip/transaction.py`` lands) -> requests
-run ``ksr_request_route``, replies run ``ksr_reply_route`` and are then relayed statelessly
-by their Via unless the script called ``KSR.set_drop()``.
+seam (:meth:`Core.transactions`, :mod:`app.txshell`) absorbs retransmissions and hands
+replies of our branches to the stateful core (:attr:`Core.stateful`, :mod:`app.stateful`,
+driven by the tm module) -> new requests run ``ksr_request_route``; other replies run
+``ksr_reply_route`` and are then relayed statelessly by their Via unless the script called
+``KSR.set_drop()``.
 
-Public API for the engine and modules: :meth:`Core.reply` (stateless reply to the context's
-request), :meth:`Core.forward` (stateless forward), :meth:`Core.send` (bytes to a
-:class:`~app.context.Dest`), :meth:`Core.is_myself`.
+Public API for the engine and modules: :meth:`Core.reply` (reply to the context's request:
+through its tm transaction when it has one, else statelessly), :meth:`Core.build_reply`,
+:meth:`Core.forward` (stateless forward), :meth:`Core.send` (bytes to a
+:class:`~app.context.Dest`), :meth:`Core.is_myself`, :attr:`Core.stateful`.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from app import forward as fw
 from app.context import Ctx, Dest, Source
+from app.stateful import Stateful
 from app.transport import Transports, TransportSettings
 from app.txshell import TransactionShell
 from sip import (
@@ -66,6 +70,8 @@ class Core:
         self.advertise: dict[tuple[str, str, int], tuple[str, int]] = {}
         self._local: set[tuple[str, int]] = set()
         self.tx = TransactionShell(self)
+        self.stateful = Stateful(self)
+        self.tx.on_event = self.stateful.on_event
 
     # -- start / stop ---------------------------------------------------------------------
     async def start(
@@ -172,7 +178,8 @@ class Core:
 
     def on_request(self, ctx: Ctx) -> None:
         """Run the request route (or answer 500 without an engine)."""
-        if self.engine is None or not self.engine.request_route(ctx):
+        done = self.stateful.request_done
+        if self.engine is None or not self.engine.request_route(ctx, then=done):
             self.reply(ctx, 500, "No Request Route")
 
     def on_reply(self, ctx: Ctx) -> None:
@@ -197,18 +204,17 @@ class Core:
         headers: Sequence[tuple[str, str]] = (),
         body: bytes = b"",
     ) -> bool:
-        """Send a stateless reply to the context's request (RFC 3261 §8.2.6, §18.2.2)."""
-        req = ctx.request
-        if req is None or req.method == "ACK":
+        """Reply to the context's request (RFC 3261 §8.2.6, §18.2.2): through its tm
+        transaction when it has one, else statelessly (a server transaction still absorbs
+        the retransmissions)."""
+        if ctx.extra.get("tm_cell") is not None:
+            return self.stateful.reply(ctx, status, reason, headers, body)
+        built = self.build_reply(ctx, status, reason, to_tag=to_tag, headers=headers, body=body)
+        if built is None:
             return False
-        extra = [*ctx.reply_headers, *headers]
-        if self.server_header:
-            extra.append(self.server_header)
-        tag = to_tag or self.to_tag(req)
+        resp, dest = built
         received = ctx.received
         assert isinstance(received, Request)
-        resp = make_response(received, status, reason, to_tag=tag, headers=extra, body=body)
-        dest = fw.reply_dest(req, ctx.source, bool(ctx.extra.get("force_rport")))
         key = self.tx.reply(received, resp, dest, ctx.extra.get("tx"))
         if key is not None:
             ctx.extra["tx"], ok = key, True
@@ -218,6 +224,28 @@ class Core:
             ctx.replied = status
         self.stats[f"sent_replies_{status // 100}xx"] += 1
         return ok
+
+    def build_reply(
+        self,
+        ctx: Ctx,
+        status: int,
+        reason: str | None = None,
+        *,
+        to_tag: str | None = None,
+        headers: Sequence[tuple[str, str]] = (),
+        body: bytes = b"",
+    ) -> tuple[Response, Dest] | None:
+        """A local reply to the context's request (received headers, ``append_to_reply``
+        headers, Server) and where it goes; None for an ACK or a reply."""
+        received = ctx.received
+        if not isinstance(received, Request) or received.method == "ACK":
+            return None
+        extra = [*ctx.reply_headers, *headers]
+        if self.server_header:
+            extra.append(self.server_header)
+        tag = to_tag or self.to_tag(received)
+        resp = make_response(received, status, reason, to_tag=tag, headers=extra, body=body)
+        return resp, fw.reply_dest(received, ctx.source, bool(ctx.extra.get("force_rport")))
 
     @staticmethod
     def to_tag(req: Request) -> str:

@@ -13,7 +13,10 @@
 * Stray responses and ACKs that match no transaction go on to the script (reply route /
   request route) and are relayed statelessly.
 
-``on_event`` lets a stateful module (tm) receive the events of its transactions.
+``on_event(event, source)`` hands every event to the stateful core (:mod:`app.stateful`,
+the tm module's transaction user) with the :class:`~app.context.Source` of the message that
+caused it (None for timers). An ACK that matched an INVITE server transaction in Accepted (a
+2xx ACK reusing the INVITE branch) goes on to the script like any 2xx ACK.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from app.context import Dest, Source
 from sip import Message, Request, Response
 from sip.matching import server_key
 from sip.transaction import (
+    AckReceived,
     CancelReceived,
     Event,
     Peer,
@@ -55,7 +59,7 @@ class TransactionShell:
     def __init__(self, core: Core, layer: TransactionLayer | None = None) -> None:
         self.core = core
         self.layer = layer or TransactionLayer()
-        self.on_event: Callable[[Event], None] | None = None
+        self.on_event: Callable[[Event, Source | None], None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._armed: float | None = None
 
@@ -69,31 +73,39 @@ class TransactionShell:
         if isinstance(msg, Request) and server_key(msg) not in layer:
             return False  # a new request (or a 2xx ACK): the script decides
         events = layer.receive(msg, peer_of(source), self.now())
-        self._after(events)
-        return not any(isinstance(e, StrayResponse | StrayAck) for e in events)
+        self._after(events, source)
+        return not any(isinstance(e, StrayResponse | StrayAck | AckReceived) for e in events)
+
+    def server(self, request: Request, dest: Dest) -> TxKey | None:
+        """The server transaction of a received request, created if needed; replies go to
+        ``dest``. None if the request cannot have one (ACK, broken headers)."""
+        layer = self.layer
+        key = server_key(request)
+        if key in layer:
+            return key
+        events = layer.receive(request, peer_of(dest), self.now())
+        key = next((e.tx for e in events if isinstance(e, RequestReceived | CancelReceived)), None)
+        if key is None:
+            self._after(events)
+        return key
 
     def reply(
         self, request: Request, response: Response, dest: Dest, key: TxKey | None
     ) -> TxKey | None:
         """Send a locally generated reply through a server transaction (made if needed)."""
-        layer, now = self.layer, self.now()
-        if key is None or key not in layer:
-            events = layer.receive(request, peer_of(dest), now)
-            key = next(
-                (e.tx for e in events if isinstance(e, RequestReceived | CancelReceived)), None
-            )
+        if key is None or key not in self.layer:
+            key = self.server(request, dest)
             if key is None:
-                self._after(events)
                 return None
-        self._after(layer.send_response(response, now, key))
+        self._after(self.layer.send_response(response, self.now(), key))
         return key
 
     # -- outputs and the timer ------------------------------------------------------------------
-    def _after(self, events: list[Event]) -> None:
+    def _after(self, events: list[Event], source: Source | None = None) -> None:
         self.flush()
         for event in events:
             if self.on_event is not None:
-                self.on_event(event)
+                self.on_event(event, source)
             else:
                 log.debug("transaction event %s", type(event).__name__)
         self.rearm()
