@@ -48,7 +48,6 @@ from .section import (
     P_VIA,
     SECTION_END,
     HeaderSection,
-    Patterns,
     line_name,
 )
 from .status import reason_phrase
@@ -115,18 +114,41 @@ class Message(HeaderSection):
         cache[key] = view
         return view
 
+    # The six fields every proxy reads of every message are found in one pass on first use
+    # (:meth:`_core_fields`); anything unusual there (compact forms, folding, spaces before a
+    # colon, odd values) is left to the general look-ups and views, which are exact.
+    def _core_fields(self) -> tuple[Any, ...]:
+        """(branch, From tag, To tag, Call-ID, CSeq, Max-Forwards), each a value, None when
+        the header is absent, or ``_SLOW``; computed once per text of the header section."""
+        if self._compact:
+            self._core = core = _ALL_SLOW
+            return core
+        low, unf = self._low, self._unf
+        values: list[Any] = []
+        for pat in _CORE_PATTERNS:
+            pos = low.find(pat)
+            if pos < 0:
+                values.append(None)
+                continue
+            j = pos + len(pat)
+            e = low.find("\r\n", j)
+            slow = low[j] != ":" or low[e + 2] in " \t"
+            values.append(_SLOW if slow else unf[j + 1 : e].strip())
+        via, frm, to, call_id, cseq, mf = values
+        self._core = core = (_branch(via), _tag(frm), _tag(to), call_id, _cseq(cseq), _mf(mf))
+        return core
+
     @property
     def call_id(self) -> str | None:
-        return self._get(P_CALL_ID)
+        value = (self._core or self._core_fields())[3]
+        return self._get(P_CALL_ID) if value is _SLOW else value  # type: ignore[no-any-return]
 
     @property
     def cseq(self) -> CSeq | None:
-        cache = self._cache
-        if "cseq" in cache:
-            return cache["cseq"]  # type: ignore[no-any-return]
-        value = self._get(P_CSEQ)
-        view = cache["cseq"] = None if value is None else parse_cseq(value)
-        return view
+        value = (self._core or self._core_fields())[4]
+        if value is not _SLOW:
+            return value  # type: ignore[no-any-return]
+        return self._view("cseq", "cseq", parse_cseq)  # type: ignore[no-any-return]
 
     @property
     def from_(self) -> NameAddr | None:
@@ -138,35 +160,28 @@ class Message(HeaderSection):
 
     @property
     def from_tag(self) -> str | None:
-        """The From tag (fast path; the full view is :attr:`from_`)."""
-        return self._tag(P_FROM)
+        """The From tag (found in one pass; the full view is :attr:`from_`)."""
+        value = (self._core or self._core_fields())[1]
+        if value is not _SLOW:
+            return value  # type: ignore[no-any-return]
+        view = self.from_
+        return None if view is None else view.tag
 
     @property
     def to_tag(self) -> str | None:
-        """The To tag (fast path; the full view is :attr:`to`)."""
-        return self._tag(P_TO)
-
-    def _tag(self, pats: Patterns) -> str | None:
-        value = self._get(pats)
-        if value is None:
-            return None
-        i = value.find(";tag=", value.rfind(">") + 1)
-        if i >= 0:
-            return value[i + 5 :].partition(";")[0].strip() or None
-        if "tag" not in value.lower():
-            return None
-        view = self.from_ if pats is P_FROM else self.to
+        """The To tag (found in one pass; the full view is :attr:`to`)."""
+        value = (self._core or self._core_fields())[2]
+        if value is not _SLOW:
+            return value  # type: ignore[no-any-return]
+        view = self.to
         return None if view is None else view.tag
 
     @property
     def branch(self) -> str | None:
-        """The top Via's branch (fast path; the full view is :attr:`via`)."""
-        value = self._get(P_VIA)
-        if value is None:
-            return None
-        i = value.find(";branch=")
-        if i >= 0 and i < value.find(",") % (len(value) + 1):
-            return value[i + 8 :].partition(";")[0].partition(",")[0].strip() or None
+        """The top Via's branch (found in one pass; the full view is :attr:`via`)."""
+        value = (self._core or self._core_fields())[0]
+        if value is not _SLOW:
+            return value  # type: ignore[no-any-return]
         via = self.via
         return None if via is None else via.branch
 
@@ -205,12 +220,10 @@ class Message(HeaderSection):
 
     @property
     def max_forwards(self) -> int | None:
-        value = self._get(P_MAX_FORWARDS)
-        if value is None:
-            return None
-        if value.isdigit() and value.isascii():
-            return int(value)
-        return parse_uint(value)
+        value = (self._core or self._core_fields())[5]
+        if value is not _SLOW:
+            return value  # type: ignore[no-any-return]
+        return self._view("mf", "max-forwards", parse_uint)  # type: ignore[no-any-return]
 
     @property
     def content_length(self) -> int | None:
@@ -366,6 +379,46 @@ class Response(Message):
 
     def __repr__(self) -> str:
         return f"<Response {self.status} {self.reason}>"
+
+
+_SLOW = object()  # a core field to find the long way (see Message._core_fields)
+_ALL_SLOW = (_SLOW,) * 6
+_CORE_PATTERNS = tuple(p[0] for p in (P_VIA, P_FROM, P_TO, P_CALL_ID, P_CSEQ, P_MAX_FORWARDS))
+
+
+def _branch(via: Any) -> Any:
+    """The branch of the first Via value, when it is plainly written."""
+    if via is None or via is _SLOW or "," in via:
+        return _SLOW if via is not None else None
+    i = via.find(";branch=")
+    if i < 0:
+        return None if ";" not in via else _SLOW
+    return via[i + 8 :].partition(";")[0].strip() or _SLOW
+
+
+def _tag(value: Any) -> Any:
+    """The tag parameter of a From/To value, when it is plainly written."""
+    if value is None or value is _SLOW:
+        return value
+    i = value.find(";tag=", value.rfind(">") + 1)
+    if i < 0:
+        return None if ";" not in value else _SLOW
+    return value[i + 5 :].partition(";")[0].strip() or _SLOW
+
+
+def _cseq(value: Any) -> Any:
+    if value is None or value is _SLOW:
+        return value
+    num, _, method = value.partition(" ")
+    if method in METHODS and num.isdigit() and num.isascii() and len(num) < 10:
+        return tuple.__new__(CSeq, (int(num), method))
+    return _SLOW
+
+
+def _mf(value: Any) -> Any:
+    if value is None or value is _SLOW:
+        return value
+    return int(value) if value.isdigit() and value.isascii() and len(value) < 10 else _SLOW
 
 
 def _top_via(value: str) -> Via:
