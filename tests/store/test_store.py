@@ -1,0 +1,121 @@
+"""The store backends (memory, SQLite) behind one interface; SQLite shared by processes;
+URLs; the siprouter-db command."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.cfgpre import ConfigError
+from app.config import load_modules, parse_config_text
+from app.store import (
+    Contact,
+    MemoryStore,
+    SQLiteStore,
+    Store,
+    StoreError,
+    Subscriber,
+    open_store,
+    shared_path,
+)
+from app.store.cli import main as db_main
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    st: Store = MemoryStore() if request.param == "memory" else SQLiteStore(str(tmp_path / "s.db"))
+    yield st
+    st.close()
+
+
+def test_contacts(store: Store) -> None:
+    store.put_contact("location", Contact("bob", "sip:bob@h1", "r1", expires=100))
+    store.put_contact("location", Contact("bob", "sip:bob@h2", "r2", expires=0))
+    store.put_contact("location", Contact("bob", "sip:bob@h9", "r1", expires=100, q=0.5))
+    store.put_contact("location", Contact("carol@example.com", "sip:c@h3", "r3", expires=50))
+    got = store.get_contacts("location", "bob")
+    assert [(c.ruid, c.contact, c.q) for c in got] == [
+        ("r1", "sip:bob@h9", 0.5),
+        ("r2", "sip:bob@h2", -1.0),
+    ]
+    assert store.get_contacts("location", "carol@example.com")[0].aor == "carol@example.com"
+    assert [c.ruid for c in store.expire_contacts("location", 75)] == ["r3"]
+    assert store.tables() == ["location"]
+    assert store.delete_contacts("location", "bob", ["r2", "nope"]) == 1
+    assert store.delete_contacts("location", "bob") == 1 and store.all_contacts("location") == []
+
+
+def test_subscribers(store: Store) -> None:
+    store.put_subscriber("subscriber", Subscriber("alice", "a.com", "pw"))
+    store.put_subscriber("subscriber", Subscriber("alice", "a.com", "pw2", "h"))
+    assert store.get_subscriber("subscriber", "alice", "a.com") == Subscriber(
+        "alice", "a.com", "pw2", "h"
+    )
+    assert store.get_subscriber("subscriber", "alice", "") is not None
+    assert store.get_subscriber("subscriber", "alice", "b.com") is None
+    assert len(store.list_subscribers("subscriber")) == 1
+    assert store.delete_subscriber("subscriber", "alice", "a.com")
+    assert not store.delete_subscriber("subscriber", "alice", "a.com")
+
+
+def test_key_values(store: Store) -> None:
+    assert store.kv_add("n", "a", {"x": 1}, 10, 0) and not store.kv_add("n", "a", 2, 10, 5)
+    assert store.kv_add("n", "a", 3, 20, 11) and store.kv_get("n", "a", 12) == 3
+    assert store.kv_raise("n", "c", 3, 0, 0) and not store.kv_raise("n", "c", 3, 0, 0)
+    assert store.kv_raise("n", "c", 4, 0, 0) and store.kv_get("n", "c", 0) == 4
+    store.kv_set("n", "e", "v", 5)
+    assert store.kv_items("n", 1) == {"a": 3, "c": 4, "e": "v"}
+    assert store.kv_expire("n", 6) == ["e"] and store.kv_get("n", "e", 0) is None
+    assert store.kv_delete("n", "c") and not store.kv_delete("n", "c")
+
+
+def test_sqlite_is_shared_by_forked_processes(tmp_path: Path) -> None:
+    path = str(tmp_path / "shared.db")
+    pids = []
+    for n in range(4):
+        pid = os.fork()
+        if pid == 0:
+            st = SQLiteStore(path)
+            won = st.kv_add("otn", "nonce", n, 0, 0)
+            st.put_contact("location", Contact("bob", f"sip:bob@h{n}", f"r{n}"))
+            os._exit(0 if won else 3)
+        pids.append(pid)
+    codes = [os.waitpid(pid, 0)[1] >> 8 for pid in pids]
+    assert sorted(codes) == [0, 3, 3, 3]  # exactly one process claimed the nonce
+    assert len(SQLiteStore(path).get_contacts("location", "bob")) == 4
+
+
+def test_urls(tmp_path: Path) -> None:
+    assert isinstance(open_store("memory://x"), MemoryStore)
+    assert isinstance(open_store(f"sqlite://{tmp_path}/a/b.db"), SQLiteStore)
+    for bad in ("mysql://kamailio:pw@localhost/kamailio", "nourl", "sqlite://"):
+        with pytest.raises(StoreError):
+            open_store(bad)
+    assert shared_path("usrloc", 42).endswith("siprouter-42-usrloc.db")
+
+
+def test_mysql_db_url_is_a_startup_error_with_file_and_line(tmp_path: Path) -> None:
+    cfg = ('loadmodule "sl.so"\nloadmodule "usrloc.so"\n'
+           'modparam("usrloc", "db_url", "mysql://kamailio:kamailiorw@localhost/kamailio")\n')  # fmt: skip
+    config = parse_config_text(cfg, str(tmp_path / "kamailio.cfg"))
+    with pytest.raises(ConfigError) as err:
+        load_modules(config)
+    assert f"{tmp_path / 'kamailio.cfg'}:3:" in str(err.value) and "sqlite" in str(err.value)
+
+
+def test_siprouter_db(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite://{tmp_path}/sub.db"
+    assert db_main(["-d", url, "add", "alice@example.com", "secret"]) == 0
+    assert db_main(["-d", url, "add", "alice@example.com", "x"]) == 1
+    assert db_main(["-d", url, "passwd", "alice@example.com", "new"]) == 0
+    assert db_main(["-d", url, "list"]) == 0
+    sub = SQLiteStore(f"{tmp_path}/sub.db").get_subscriber("subscriber", "alice", "example.com")
+    assert sub is not None and sub.password == "new" and len(sub.ha1) == 32
+    assert db_main(["-d", url, "rm", "alice@example.com"]) == 0
+    assert db_main(["-d", url, "rm", "alice@example.com"]) == 1
+    assert db_main(["-d", "mysql://x", "list"]) == 1
+    out = capsys.readouterr()
+    assert "alice@example.com" in out.out and "not supported" in out.err
