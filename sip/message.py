@@ -141,7 +141,7 @@ class Message(HeaderSection):
     @property
     def call_id(self) -> str | None:
         value = (self._core or self._core_fields())[3]
-        return self._get(P_CALL_ID) if value is _SLOW else value  # type: ignore[no-any-return]
+        return self._get(P_CALL_ID) if value is _SLOW else value
 
     @property
     def cseq(self) -> CSeq | None:
