@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from sip import Message, RemoteProtocolError, Request, Response, parse
 from sip.framer import KeepAlive, StreamFramer
+from sip.headers import parse_cseq
 
 from .conformance import RFC4475, RFC5118, manifest, read, wire_5118
 
@@ -137,3 +138,31 @@ def test_framer_does_not_depend_on_read_sizes(data: bytes, rnd: random.Random) -
     assert frame([bytes([b]) for b in data]) == whole
     cuts = sorted(rnd.sample(range(1, len(data)), min(len(data) - 1, rnd.randint(0, 12))))
     assert frame([data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]) == whole
+
+
+def full_views(msg: Message) -> tuple[object, ...]:
+    """The proxy's six fields computed the long way, from the full typed views."""
+    via, frm, to = msg.via, msg.from_, msg.to
+    return (
+        via.branch if via else None,
+        frm.tag if frm else None,
+        to.tag if to else None,
+        msg.get("call-id"),
+        msg._view("cseq-full", "cseq", parse_cseq),
+        msg._view("mf-full", "max-forwards", int),
+    )
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(CORPUS), st.data())
+def test_one_pass_fields_agree_with_the_full_views(data: bytes, draw: st.DataObject) -> None:
+    """msg.branch/from_tag/to_tag/call_id/cseq/max_forwards (one pass) == the full views."""
+    data = draw.draw(mutated()) if draw.draw(st.booleans()) else data
+    try:
+        msg = parse(data)
+        msg.validate()
+        expected = full_views(parse(data))
+    except (RemoteProtocolError, ValueError):
+        return
+    fast = (msg.branch, msg.from_tag, msg.to_tag, msg.call_id, msg.cseq, msg.max_forwards)
+    assert fast == expected
