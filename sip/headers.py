@@ -132,13 +132,33 @@ def _fast_params(text: str) -> Params:
     return params
 
 
-class NameAddr:
+class _WithParams:
+    """Header parameters parsed on first access from their text (``;a=b;c``)."""
+
+    __slots__ = ("_params", "_ptext")
+
+    _params: Params | None
+    _ptext: str
+
+    @property
+    def params(self) -> Params:
+        p = self._params
+        if p is None:
+            p = self._params = _fast_params(self._ptext)
+        return p
+
+    def param(self, name: str) -> str | None:
+        """Value of a parameter (case-insensitive); ``""`` for a flag, None when absent."""
+        return param_of(self.params, name)
+
+
+class NameAddr(_WithParams):
     """``[display-name] <uri> *(;param)`` or ``addr-spec *(;param)`` (RFC 3261 §20.10, §25.1).
 
     The URI is parsed on first access. Treat as immutable (``with_param``/``replace``
     return copies)."""
 
-    __slots__ = ("display", "raw", "_uri", "_uri_text", "_params", "_ptext")
+    __slots__ = ("display", "raw", "_uri", "_uri_text")
 
     def __init__(
         self,
@@ -169,22 +189,12 @@ class NameAddr:
         return u
 
     @property
-    def params(self) -> Params:
-        p = self._params
-        if p is None:
-            p = self._params = _fast_params(self._ptext)
-        return p
-
-    @property
     def tag(self) -> str | None:
         return param_of(self.params, "tag")
 
     @property
     def display_name(self) -> str | None:
         return None if self.display is None else unquote(self.display)
-
-    def param(self, name: str) -> str | None:
-        return param_of(self.params, name)
 
     def with_param(self, name: str, value: str | None = None) -> NameAddr:
         return NameAddr(self.uri, self.display, _set_param(self.params, name, value))
@@ -269,10 +279,10 @@ _VIA_FAST_RE = re.compile(
 )
 
 
-class Via:
+class Via(_WithParams):
     """One Via value (RFC 3261 §20.42, §18.2.1; RFC 3581 ``rport``). Treat as immutable."""
 
-    __slots__ = ("transport", "host", "port", "protocol", "raw", "_params", "_ptext")
+    __slots__ = ("transport", "host", "port", "protocol", "raw")
 
     def __init__(
         self,
@@ -290,13 +300,6 @@ class Via:
         self.raw = raw
         self._params: Params | None = params
         self._ptext = ""
-
-    @property
-    def params(self) -> Params:
-        p = self._params
-        if p is None:
-            p = self._params = _fast_params(self._ptext)
-        return p
 
     @property
     def branch(self) -> str | None:
@@ -323,9 +326,6 @@ class Via:
     @property
     def sent_by(self) -> str:
         return self.host if self.port is None else f"{self.host}:{self.port}"
-
-    def param(self, name: str) -> str | None:
-        return param_of(self.params, name)
 
     def with_param(self, name: str, value: str | None = None) -> Via:
         params = _set_param(self.params, name, value)
