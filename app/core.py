@@ -110,6 +110,7 @@ class Core:
     async def stop(self) -> None:
         """Stop the transaction timer, close every socket."""
         self.tx.close()
+        self.stateful.close()
         await self.transports.close()
 
     # -- receiving ----------------------------------------------------------------------------

@@ -342,6 +342,12 @@ class Stateful(ReplyContext, Suspensions):
         if key is not None:
             self.precheck.discard(key)
 
+    def close(self) -> None:
+        """Shutdown: stop every branch timer, forget the cells."""
+        for cell in list(self.cells.values()):
+            self.free(cell)
+        LIVE.discard(self)
+
     # -- statistics ---------------------------------------------------------------------
     def statistics(self) -> dict[str, int]:
         """``tm.stats``: Kamailio's names, plus the suspension counters."""

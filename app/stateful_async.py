@@ -58,6 +58,9 @@ class Suspensions:
     def check_done(self, cell: Cell) -> None:
         raise NotImplementedError
 
+    def unsuspend(self, cell: Cell) -> None:
+        raise NotImplementedError
+
     # -- suspend -------------------------------------------------------------------------------
     def suspend(self, ctx: Ctx) -> tuple[int, int] | None:
         """Suspend the context's transaction; ``(index, label)`` or None (refused)."""
@@ -103,8 +106,7 @@ class Suspensions:
         assert blind is not None
         blind.stop_timer()
         blind.status = DONE
-        cell.suspended = False
-        self.suspended.discard(cell)
+        self.unsuspend(cell)
         self.stats["resumed"] += 1
         if in_route():
             asyncio.get_running_loop().call_soon(self._continue, cell, route, setup)

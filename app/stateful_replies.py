@@ -42,6 +42,7 @@ class ReplyContext:
 
     core: Core
     stats: Counter[str]
+    suspended: set[Cell]
 
     # provided by Stateful
     def derive_ctx(self, cell: Cell, route: str, keep_branches: bool = False) -> Ctx:
@@ -167,7 +168,7 @@ class ReplyContext:
             self.core.tx.layer.cancel(br.key, self.core.tx.now())
             self.kick()
         if br.blind:
-            cell.suspended = False
+            self.unsuspend(cell)
         self.local_final(cell, br, 408, "Request Timeout")
 
     # -- the end of a step -----------------------------------------------------------------
@@ -177,7 +178,9 @@ class ReplyContext:
         if SETTINGS.failure_reply_mode in (1, 2, 3):
             last = [b for b in finals if b.step == cell.step]
             finals = last or finals
-        return [b.final for b in finals if b.final is not None]
+        replies = [b.final for b in finals if b.final is not None]
+        # Kamailio ranks 408 below every other 4xx (a timeout says least about the callee)
+        return [r for r in replies if r.status != 408] or replies
 
     def check_done(self, cell: Cell) -> None:
         """No branch pending: run the failure route, or relay the best reply."""
@@ -243,7 +246,7 @@ class ReplyContext:
             return
         br.canceled = True
         if br.blind:
-            cell.suspended = False
+            self.unsuspend(cell)
             self.local_final(cell, br, 487, "Request Terminated", check=False)
             return
         if not cell.is_invite or br.key is None:
@@ -252,6 +255,11 @@ class ReplyContext:
         self.kick()
         if not br.provisional:
             self.local_final(cell, br, 487, "Request Terminated", check=False)
+
+    def unsuspend(self, cell: Cell) -> None:
+        """The cell is no longer suspended (resumed, timed out, cancelled)."""
+        cell.suspended = False
+        self.suspended.discard(cell)
 
     def check_free(self, cell: Cell) -> None:
         if cell.terminated and not cell.pending():

@@ -92,7 +92,8 @@ class Handler:
         if KSR.tm.t_is_canceled() > 0:
             return
         alt = KSR.pv.get("$T_req($hdr(X-Alt))")
-        if KSR.tm.t_check_status("486|408") > 0 and alt:
+        if KSR.tm.t_check_status("486|408") > 0 and alt and not KSR.isflagset(5):
+            KSR.setflag(5)
             KSR.setdsturi(alt)
             KSR.tm.t_on_failure("ksr_failure")
             KSR.tm.t_relay()
@@ -107,7 +108,7 @@ class Handler:
             if KSR.tmx.t_suspend() > 0:
                 IDS.append((KSR.pv.get("$T(id_index)"), KSR.pv.get("$T(id_label)")))
             return
-        if KSR.pv.gete("$hdr(X-Mode)") == "suspend-reply":
+        if KSR.pv.gete("$avp(mode)") == "suspend-reply":
             KSR.tm.t_reply(202, "Resumed flag3=%s" % KSR.isflagset(3))
             return
         KSR.tm.t_relay()
@@ -175,7 +176,9 @@ async def test_invite_200_ack_bye_and_retransmissions(tmp_path: Path) -> None:
         answer(uas, fwd, 200, port)  # a 2xx retransmission is relayed too
         await expect(uac, 200)
         ack = invite(uas.port, method="ACK", branch="z9hG4bKack1")
-        uac.send(ack.replace(b"To: <sip:bob@example.com>", b"To: <sip:bob@example.com>;tag=b1"), port)
+        uac.send(
+            ack.replace(b"To: <sip:bob@example.com>", b"To: <sip:bob@example.com>;tag=b1"), port
+        )
         assert (await expect(uas, "ACK")).method == "ACK"
         bye = invite(uas.port, method="BYE", branch="z9hG4bKbye1", cseq=2)
         uac.send(bye, port)
