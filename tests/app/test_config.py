@@ -545,7 +545,7 @@ def test_load_modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         fake.module = mod  # type: ignore[attr-defined]
         monkeypatch.setitem(sys.modules, fake.__name__, fake)
         monkeypatch.setitem(catalogue.MODULES, mod.name, fake.__name__)
-    c = cfg(tmp_path, 'loadmodule "kex.so"\nloadmodule "tm.so"\nmodparam("tm", "fr_timer", 5)\n')
+    c = cfg(tmp_path, 'loadmodule "cfgutils.so"\nloadmodule "tm.so"\nmodparam("tm", "fr_timer", 5)\n')
     assert load_modules(c) == {"tm": tm} and tm.cfg["fr_timer"] == 5
     tm.set_param("tag", "stale")
     c = cfg(tmp_path, 'loadmodule "tm.so"\n')
