@@ -221,8 +221,7 @@ class HeaderSection:
 
     def add(self, name: str, value: str, index: int | None = None) -> None:
         """Append a header (or insert it before header line number ``index``)."""
-        if not is_token(name) or "\r" in value or "\n" in value:
-            raise LocalProtocolError(f"bad header {name!r}: {value!r}")
+        _check_header(name, value)
         line = f"{name}: {value}"
         if index is None:
             self._set_text(f"{self._hdr[:-4]}\r\n{line}{SECTION_END}")
@@ -233,9 +232,8 @@ class HeaderSection:
 
     def insert(self, name: str, value: str) -> None:
         """Insert a header before all others (Kamailio's ``insert_hf``)."""
-        self._set_text(f"\r\n{name}: {value}{self._hdr}") if is_token(name) else self.add(
-            name, value, 0
-        )
+        _check_header(name, value)
+        self._set_text(f"\r\n{name}: {value}{self._hdr}")
 
     def add_before(self, name: str, value: str, before: str) -> None:
         """Insert a header just before the first ``before`` header (or at the top)."""
@@ -244,6 +242,9 @@ class HeaderSection:
 
     def remove(self, name: str) -> int:
         """Remove every ``name`` header; returns how many lines went."""
+        done = self._splice(name, None)
+        if done is not None:
+            return done
         lines, idx = self._line_index(name)
         if idx:
             drop = set(idx)
@@ -252,6 +253,10 @@ class HeaderSection:
 
     def replace(self, name: str, value: str) -> None:
         """Set ``name`` to one line with ``value``, in place of the first occurrence."""
+        _check_header(name, value)
+        done = self._splice(name, value)
+        if done:
+            return
         lines, idx = self._line_index(name)
         if not idx:
             self.add(name, value)
@@ -259,6 +264,26 @@ class HeaderSection:
         drop = set(idx[1:])
         lines[idx[0]] = f"{_line_written_name(lines[idx[0]])}: {value}"
         self._edit([line for i, line in enumerate(lines) if i not in drop])
+
+    def _splice(self, name: str, value: str | None) -> int | None:
+        """Cut every ``name`` line out of the text itself, putting ``value`` in the first
+        one's place when given; None when the section was unfolded (then lines are split)."""
+        spans = self._spans(name)
+        if self._folded:
+            return None
+        hdr = self._hdr
+        parts: list[str] = []
+        prev = 0
+        for k, (a, e) in enumerate(spans):
+            if k == 0 and value is not None:
+                parts += (hdr[prev:a], " ", value)
+            else:
+                parts.append(hdr[prev : hdr.rfind("\r\n", 0, a)])
+            prev = e
+        if spans:
+            parts.append(hdr[prev:])
+            self._set_text("".join(parts))
+        return len(spans)
 
     def remove_first_value(self, name: str) -> str | None:
         """Remove the first comma-separated element of ``name`` (e.g. the top Via)."""
@@ -287,6 +312,11 @@ def _lines_of(hdr: str) -> list[str]:
         else:
             out.append(line)
     return out
+
+
+def _check_header(name: str, value: str) -> None:
+    if not is_token(name) or "\r" in value or "\n" in value:
+        raise LocalProtocolError(f"bad header {name!r}: {value!r}")
 
 
 def _line_written_name(line: str) -> str:

@@ -185,3 +185,36 @@ def test_validate_checks_single_and_mandatory_headers() -> None:
         ).validate()
     with pytest.raises(RemoteProtocolError):
         parse(INVITE.replace(b"314159 INVITE", b"314159 BYE")).validate()
+
+
+def test_replace_and_remove_keep_every_other_byte() -> None:
+    data = INVITE.replace(b"X-Odd  :   spaced value  ", b"X-Odd: first\r\n\t second")
+    m = parse(data)
+    m.replace("max-forwards", "69")
+    assert m.serialize() == data.replace(b"Max-Forwards: 70", b"Max-Forwards: 69")
+    assert m.remove("route") == 2 and m.remove("route") == 0
+    assert b"Route" not in m.serialize() and m.get("x-odd") == "first second"
+    m.replace("Via", "SIP/2.0/UDP h;branch=z9hG4bKonly")
+    assert (
+        m.count("via") == 1
+        and m.serialize().count(b"\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKonly\r\n") == 1
+    )
+    assert parse(m.serialize()) == m
+
+
+def test_edits_of_a_folded_header_split_lines() -> None:
+    m = parse(INVITE.replace(b"X-Odd  :   spaced value  ", b"X-Odd: first\r\n\t second"))
+    assert m.get("x-odd") == "first second"  # unfolds the look-up copy
+    m.replace("x-odd", "new")
+    m.replace("cseq", "2 INVITE")
+    out = m.serialize()
+    assert b"X-Odd: new\r\nCSeq" in out or b"X-Odd: new\r\n" in out
+    assert m.cseq == (2, "INVITE") and parse(out) == m
+
+
+def test_insert_refuses_header_injection() -> None:
+    m = parse(INVITE)
+    with pytest.raises(LocalProtocolError):
+        m.insert("X", "a\r\nVia: evil")
+    with pytest.raises(LocalProtocolError):
+        m.replace("X", "a\nb")
