@@ -81,6 +81,7 @@ class ParamSpec:
     default: ParamValue | None
     multi: bool = False
     doc: str = ""
+    runtime: bool = False  # may be changed while running (RPC ``cfg.set``)
 
     def check(self, module: str, value: object) -> ParamValue:
         """Return ``value`` converted to the declared type or raise :class:`ParamError`."""
@@ -147,6 +148,7 @@ class Named:
     name: str
     func: Callable[..., Any] | None = None
     doc: str = ""
+    scope: str = "any"  # RPC: which workers run it (app.management: any, all, sum)
 
 
 @dataclass
@@ -164,7 +166,8 @@ class Module:
     events: dict[str, Named] = field(default_factory=dict, init=False)
     api: dict[str, Callable[..., Any]] = field(default_factory=dict, init=False)
     hooks: dict[str, list[Callable[..., Any]]] = field(
-        default_factory=lambda: {"start": [], "child_init": [], "stop": []}, init=False
+        default_factory=lambda: {"start": [], "child_init": [], "stop": [], "change": []},
+        init=False,
     )
     _values: dict[str, Any] = field(default_factory=dict, repr=False, init=False)
 
@@ -181,11 +184,13 @@ class Module:
         *,
         multi: bool = False,
         doc: str = "",
+        runtime: bool = False,
     ) -> None:
-        """Declare a modparam; ``multi`` params collect every value set, in order."""
+        """Declare a modparam; ``multi`` params collect every value set, in order;
+        ``runtime`` ones may also be changed while running (``cfg.set``, see set_runtime)."""
         if type_ not in (int, str):
             raise ModuleError(f"{self.name}.{name}: a modparam is int or str")
-        spec = ParamSpec(name, type_, default, multi, doc)
+        spec = ParamSpec(name, type_, default, multi, doc, runtime)
         if default is not None:
             spec.check(self.name, default)
         self._declare(self.params, name, spec)
@@ -201,6 +206,15 @@ class Module:
             self._values[name].append(checked)
         else:
             self._values[name] = checked
+
+    def set_runtime(self, name: str, value: object) -> None:
+        """Change a ``runtime`` parameter while running, then run the ``on_change`` hooks."""
+        spec = self.params.get(name)
+        if spec is None or not spec.runtime or spec.multi:
+            raise ParamError(f'parameter "{self.name}" "{name}" cannot be changed at runtime')
+        self._values[name] = spec.check(self.name, value)
+        for hook in self.hooks["change"]:
+            hook(name, self._values[name])
 
     def reset_params(self) -> None:
         """Forget every modparam (tests, reloads)."""
@@ -248,9 +262,11 @@ class Module:
 
         return deco
 
-    def rpc(self, name: str, doc: str = "") -> Callable[[F], F]:
-        """Declare an RPC command (``"sl.stats"``)."""
-        return self._named(self.rpcs, name, doc)
+    def rpc(self, name: str, doc: str = "", *, scope: str = "any") -> Callable[[F], F]:
+        """Declare an RPC command (``"sl.stats"``). With forked workers, ``scope`` says who
+        runs it (app.management): ``any`` one worker (shared state), ``all`` every worker
+        (first result), ``sum`` every worker, numbers summed."""
+        return self._named(self.rpcs, name, doc, scope)
 
     def event(self, name: str, doc: str = "") -> Callable[[F], F]:
         """Declare an event-route name; usable as a call or as a (no-op) decorator."""
@@ -286,6 +302,11 @@ class Module:
         self.hooks["stop"].append(func)
         return func
 
+    def on_change(self, func: F) -> F:
+        """Run ``func(name, value)`` after a runtime parameter changed (``set_runtime``)."""
+        self.hooks["change"].append(func)
+        return func
+
     async def start(self) -> None:
         """Run the start hooks in declaration order."""
         await self._run("start")
@@ -311,9 +332,11 @@ class Module:
             raise ModuleError(f"{self.name}: {name!r} declared twice")
         table[name] = value
 
-    def _named(self, table: dict[str, Named], name: str, doc: str) -> Callable[[F], F]:
+    def _named(
+        self, table: dict[str, Named], name: str, doc: str, scope: str = "any"
+    ) -> Callable[[F], F]:
         def deco(func: F) -> F:
-            self._declare(table, name, Named(name, func, doc or _doc(func)))
+            self._declare(table, name, Named(name, func, doc or _doc(func), scope))
             return func
 
         return deco

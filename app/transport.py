@@ -21,13 +21,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.context import Dest, Source
-from sip import DEFAULT_LIMITS, Limits, Message, RemoteProtocolError
+from sip import DEFAULT_LIMITS, Limits, Message, RemoteProtocolError, Request
 from sip.framer import FramingError, KeepAlive, StreamFramer
 
 log = logging.getLogger("siprouter.transport")
 OnDatagram = Callable[[bytes, Source], None]
 OnMessage = Callable[[Message, Source], None]
 OnBad = Callable[[str, Source], None]
+_BLANK = (b"", b"\r", b"\n", b"\0", b" ")
 
 
 @dataclass
@@ -67,6 +68,8 @@ class UDPEndpoint(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         self.owner.stats.received += 1
+        if data[:1] not in _BLANK:  # Kamailio's core:rcv_requests / core:rcv_replies
+            self.owner.count("rcv_replies" if data[:4].upper() == b"SIP/" else "rcv_requests")
         self.owner.on_datagram(data, Source("udp", addr[0], addr[1], self.host, self.port))
 
     def error_received(self, exc: Exception) -> None:
@@ -117,6 +120,7 @@ class TCPConnection(asyncio.Protocol):
             self.write(b"\r\n")
             return
         self.owner.stats.received += 1
+        self.owner.count("rcv_requests" if isinstance(event, Request) else "rcv_replies")
         self.owner.on_message(event, self.source())
 
     def source(self) -> Source:
@@ -234,6 +238,10 @@ class Transports:
                 log.debug("closing idle connection %d to %s", conn.id, conn.peer)
                 conn.close()
         self._reaper = loop.call_later(interval, self._reap, interval)
+
+    def count(self, key: str) -> None:
+        """Add one to ``stats.counts[key]`` (read by app.management's statistics)."""
+        self.stats.counts[key] = self.stats.counts.get(key, 0) + 1
 
     def bad(self, why: str, source: Source) -> None:
         self.stats.dropped += 1

@@ -298,6 +298,9 @@ class RpcServer:
             return web.Response(
                 status=401, text="Unauthorized\n", headers={"WWW-Authenticate": "Bearer"}
             )
+        refresh = getattr(self.stats, "refresh", None)  # statistics gathered elsewhere
+        if refresh is not None:
+            await refresh()
         text = self.stats.prometheus() if self.stats is not None else ""
         return web.Response(
             text=text, content_type="text/plain", headers={"X-Content-Type-Options": "nosniff"}

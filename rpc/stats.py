@@ -97,6 +97,10 @@ class Stats:
         """Register (or return the existing) gauge ``group:name``; ``func`` computes it."""
         return self._add(Stat(group, name, "gauge", doc, dict(labels or {}), prom_name, func))
 
+    def add(self, stat: Stat) -> Stat:
+        """Register a prebuilt :class:`Stat` (or subclass); an existing name wins."""
+        return self._add(stat)
+
     def _add(self, stat: Stat) -> Stat:
         group = self._groups.setdefault(stat.group, {})
         return group.setdefault(stat.name, stat)
