@@ -19,6 +19,7 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
+from app import management
 from app.cfgpre import ConfigError, cli_defines
 from app.config import Config, Listen, load_modules, parse_config, parse_listen
 from app.engine import Engine
@@ -120,12 +121,15 @@ def _master(
     config: Config, modules: dict[str, object], listens: list[Listen], socks: dict, children: int
 ) -> int:  # type: ignore[type-arg]
     set_master(os.getpid())
+    plan = management.prepare(config, modules, children)  # type: ignore[arg-type]
     pids: dict[int, int] = {}
     for rank in range(1, children + 1):
         pid = os.fork()
         if pid == 0:
             _child(config, modules, listens, socks, rank)
         pids[pid] = rank
+    if plan is not None:  # the management process (jsonrpcs/ctl listeners), "rank" 0
+        pids[management.spawn(plan, dict(pids), socks)] = 0
     return _supervise(pids)
 
 

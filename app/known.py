@@ -3,8 +3,8 @@
 A Kamailio user's kamailio.cfg should start with no or minimal edits, so the parser knows:
 
 * :data:`CORE_MODULES` -- modules whose job siprouter's core does anyway (pseudo-variables,
-  logging, the KEMI engine itself, the management RPC server). ``loadmodule`` of one of them
-  is accepted silently, and so is any ``modparam`` of it.
+  logging, the KEMI engine itself). ``loadmodule`` of one of them is accepted silently, and
+  so is any ``modparam`` of it.
 * :data:`KAMAILIO_MODULES` -- every module Kamailio ships. ``loadmodule`` of one that is
   neither implemented (``modules.MODULES``) nor a core module is a start-up error saying that
   siprouter does not implement it yet; any other name is an unknown module.
@@ -36,8 +36,6 @@ CORE_MODULES: Mapping[str, str] = MappingProxyType(
         "kex": "core statistics and RPCs are built in",
         "corex": "core extensions are built in",
         "cfgutils": "provided by the core",
-        "ctl": "management RPC is served by siprouter's JSON-RPC server",
-        "jsonrpcs": "management RPC is served by siprouter's JSON-RPC server",
         "cfg_rpc": "runtime cfg variables are not used",
     }
 )

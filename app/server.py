@@ -18,12 +18,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from app import management
 from app.config import Config, Listen
 from app.context import Ctx
 from app.core import Core
 from app.engine import Engine, ScriptError
 from app.ksr_core import module as core_module
 from app.module import Module
+from rpc.registry import RpcFault
 
 log = logging.getLogger("siprouter")
 SockKey = tuple[str, str, int]
@@ -59,9 +61,11 @@ class Server:
         for module in self.modules.values():
             await module.child_init(self.rank)
         _state["server"] = self
+        await management.worker_started(self)
 
     async def stop(self) -> None:
         """Answer or finish what is running, then close sockets and stop modules."""
+        await management.worker_stopped(self)
         self.stopping = True
         self.core.on_request = self._refuse  # type: ignore[method-assign]
         for ctx in await self.engine.drain(self.grace):
@@ -149,17 +153,16 @@ def _bound_text(server: Server) -> str:
     return ", ".join(f"{p}:{h}:{port}" for p, h, port in server.bound())
 
 
-@core_module.rpc("app_python.reload")
+@core_module.rpc("app_python.reload", scope="all")
 def rpc_reload() -> dict[str, int]:
-    """Reload the KEMI script in every worker (the master forwards SIGHUP)."""
+    """Reload the KEMI script (app.management runs it in every worker)."""
     server = _state["server"]
     if server is None:
         raise RuntimeError("no running server")
-    master = _state["master"]
-    if master != os.getpid():
-        os.kill(master, signal.SIGHUP)
-        return {"old": server.engine.version, "new": server.engine.version + 1}
-    return server.reload()  # type: ignore[no-any-return]
+    try:
+        return server.reload()  # type: ignore[no-any-return]
+    except ScriptError as exc:
+        raise RpcFault(500, f"reload failed: {exc}") from None
 
 
 @core_module.rpc("app_python.api_list")

@@ -17,8 +17,10 @@ from typing import Any
 from app.module import Module
 
 module = Module("sl", doc="stateless replies")
-module.param("default_code", int, 500, doc="code of sl_reply_error()")
-module.param("default_reason", str, "Server Internal Error", doc="reason of sl_reply_error()")
+module.param("default_code", int, 500, doc="code of sl_reply_error()", runtime=True)
+module.param(
+    "default_reason", str, "Server Internal Error", doc="reason of sl_reply_error()", runtime=True
+)
 module.param("bind_tm", int, 1, doc="send_reply() uses tm when loaded (accepted)")
 module.param("event_callback", str, "", doc="KEMI callback for sl events (accepted)")
 
@@ -78,7 +80,7 @@ def send_reply_mode(ctx: Any, code: int, reason: str, mode: int) -> int:
     return send_reply(ctx, code, reason)
 
 
-@module.rpc("sl.stats")
+@module.rpc("sl.stats", scope="sum")
 def rpc_stats() -> dict[str, int]:
     """The sl counters."""
     return dict(stats)

@@ -427,7 +427,7 @@ def t_next_contacts(ctx: Ctx) -> int:
 
 
 # -- RPC and API -------------------------------------------------------------------------------
-@module.rpc("tm.stats")
+@module.rpc("tm.stats", scope="sum")
 def rpc_stats() -> dict[str, int]:
     """Transaction statistics (Kamailio's names; plus suspended, suspend_refused ...)."""
     total: dict[str, int] = {}

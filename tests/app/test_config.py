@@ -789,7 +789,7 @@ include_file "/usr/local/etc/kamailio/kamailio-basic-kemi-native.cfg"
 #!endif
 """
 
-BASIC_KEMI_MODULES = IMPL | {"tmx", "sanity", "acc", "auth", "auth_db"}
+BASIC_KEMI_MODULES = IMPL | {"tmx", "sanity", "acc", "auth", "auth_db", "jsonrpcs", "ctl"}
 
 
 def test_basic_kemi_cfg(tmp_path: Path) -> None:
