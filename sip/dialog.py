@@ -98,7 +98,12 @@ class Dialog:
     def from_uac(cls, request: Request, response: Response) -> Dialog:
         """The UAC's dialog, from its request and a 101-199 (with To tag) or 2xx (§12.1.2)."""
         target = _contact_uri(response)
-        if target is None or response.to_tag is None or response.to is None or request.from_ is None:
+        if (
+            target is None
+            or response.to_tag is None
+            or response.to is None
+            or request.from_ is None
+        ):
             raise RemoteProtocolError("a dialog-creating response needs a To tag and a Contact")
         cseq = request.cseq
         secure = request.uri.scheme == "sips"
@@ -117,7 +122,9 @@ class Dialog:
         return cls(did, _bare(request.to), _bare(request.from_), target,
                    uas_route_set(request), None, cseq.seq if cseq else None, secure)  # fmt: skip
 
-    def make_request(self, method: str, via: str, *, seq: int | None = None, max_forwards: int = 70) -> Request:
+    def make_request(
+        self, method: str, via: str, *, seq: int | None = None, max_forwards: int = 70
+    ) -> Request:
         """A request inside the dialog (§12.2.1.1). The CSeq number is the next local one
         unless ``seq`` is given (ACK and CANCEL reuse the INVITE's)."""
         if seq is None:

@@ -69,7 +69,9 @@ def cancelled_key(cancel: Request) -> TxKey:
     return server_key(cancel, "INVITE")
 
 
-def to_tag_matches(request: Request, invite_to_tag: str | None, response_to_tag: str | None) -> bool:
+def to_tag_matches(
+    request: Request, invite_to_tag: str | None, response_to_tag: str | None
+) -> bool:
     """The To tag rule of the RFC 2543 fallback (§17.2.3): an ACK carries the tag of our
     response, other requests the tag of the INVITE."""
     tag = request.to_tag
@@ -92,4 +94,6 @@ def _fallback_hash(msg: Message) -> str:
     top = msg.get("via") or ""
     top = top.split(",")[0].strip()
     parts = (uri, msg.from_tag or "", msg.call_id or "", str(cseq.seq if cseq else ""), top)
-    return hashlib.blake2b("\x00".join(parts).encode("utf-8", "surrogateescape"), digest_size=12).hexdigest()
+    return hashlib.blake2b(
+        "\x00".join(parts).encode("utf-8", "surrogateescape"), digest_size=12
+    ).hexdigest()

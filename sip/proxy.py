@@ -76,7 +76,9 @@ def loop_hash(request: Request) -> str:
     return _digest(*parts)
 
 
-def detect_loop(request: Request, is_mine: Callable[[Via], bool]) -> Literal["loop", "spiral"] | None:
+def detect_loop(
+    request: Request, is_mine: Callable[[Via], bool]
+) -> Literal["loop", "spiral"] | None:
     """Spiral or loop (§16.3 item 4, RFC 5393 §4.2): every Via we placed earlier (``is_mine``
     tells by sent-by) carries the loop hash of the request as it was then; the same hash now
     means nothing changed — a loop (answer 482). None: the request never passed here."""

@@ -28,7 +28,9 @@ __all__ = [
 _ROUTE_NAMES = ("route",)
 
 
-def record_route_uri(host: str, port: int | None = None, transport: str = "UDP", *, sips: bool = False) -> URI:
+def record_route_uri(
+    host: str, port: int | None = None, transport: str = "UDP", *, sips: bool = False
+) -> URI:
     """``sip:host:port;transport=tcp;lr`` (UDP needs no transport parameter)."""
     params: tuple[tuple[str, str | None], ...] = ()
     if transport.upper() != "UDP":
@@ -125,4 +127,3 @@ def postprocess_routes(request: Request) -> URI:
     set_routes(request, values[1:] + [f"<{request.uri_text}>"])
     request.uri = target.replace(headers=None) if target.headers is not None else target
     return request.uri
-

@@ -78,7 +78,8 @@ class TransactionLayer:
     def __init__(self, config: TimerConfig = DEFAULT_TIMERS) -> None:
         self.config = config
         self.stats: dict[str, int] = dict.fromkeys(
-            ("created", "terminated", "retransmissions", "stray_responses", "stray_acks", "errors"), 0
+            ("created", "terminated", "retransmissions", "stray_responses", "stray_acks", "errors"),
+            0,
         )
         self._tx: dict[TxKey, Transaction] = {}
         self._heap: list[tuple[float, int, Transaction]] = []
@@ -247,7 +248,9 @@ class TransactionLayer:
         if req.method == "CANCEL":
             inv = self._tx.get(cancelled_key(req))
             state = None if inv is None else inv.state
-            self._events.append(CancelReceived(key, req, source, None if inv is None else inv.key, state))
+            self._events.append(
+                CancelReceived(key, req, source, None if inv is None else inv.key, state)
+            )
         else:
             self._events.append(RequestReceived(key, req, source))
         self._start(tx, now)

@@ -101,7 +101,9 @@ class Transaction:
         self._run_due(now)
 
     # -- the machine -----------------------------------------------------------------------
-    def fire(self, event: Input, now: float, msg: Message | None = None, source: Peer | None = None) -> None:
+    def fire(
+        self, event: Input, now: float, msg: Message | None = None, source: Peer | None = None
+    ) -> None:
         """Feed one input; never raises for an input the table does not list."""
         if self.state is State.TERMINATED:
             return
