@@ -245,6 +245,11 @@ def test_ul_dump_lists_registered_uas(setup: Setup) -> None:
     dump = ctl_json(setup, "ul.dump")
     aors = [a["Info"]["AoR"] for d in dump["Domains"] for a in d["Domain"]["AoRs"]]
     assert {"alice", "bob"} <= set(aors)
+    kamcmd = real_tool("kamcmd")  # Kamailio's own binrpc client sees the same table
+    done = subprocess.run([kamcmd, "-s", f"unix:{setup.dir / 'kamailio_ctl'}", "ul.dump"],
+                          capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "AoR: alice" in done.stdout and "AoR: bob" in done.stdout, done.stdout
 
 
 def test_reload_keeps_calls_in_progress(setup: Setup) -> None:
