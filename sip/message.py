@@ -125,12 +125,12 @@ class Message(HeaderSection):
             return core
         low, unf = self._low, self._unf
         values: list[Any] = []
-        for pat in _CORE_PATTERNS:
+        for pat, n in _CORE_PATTERNS:
             pos = low.find(pat)
             if pos < 0:
                 values.append(None)
                 continue
-            j = pos + len(pat)
+            j = pos + n
             e = low.find("\r\n", j)
             slow = low[j] != ":" or low[e + 2] in " \t"
             values.append(_SLOW if slow else unf[j + 1 : e].strip())
@@ -383,7 +383,9 @@ class Response(Message):
 
 _SLOW = object()  # a core field to find the long way (see Message._core_fields)
 _ALL_SLOW = (_SLOW,) * 6
-_CORE_PATTERNS = tuple(p[0] for p in (P_VIA, P_FROM, P_TO, P_CALL_ID, P_CSEQ, P_MAX_FORWARDS))
+_CORE_PATTERNS = tuple(
+    (p[0], len(p[0])) for p in (P_VIA, P_FROM, P_TO, P_CALL_ID, P_CSEQ, P_MAX_FORWARDS)
+)
 
 
 def _branch(via: Any) -> Any:
