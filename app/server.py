@@ -25,6 +25,7 @@ from app.core import Core
 from app.engine import Engine, ScriptError
 from app.ksr_core import module as core_module
 from app.module import Module
+from app.workers import Workers
 from rpc.registry import RpcFault
 
 log = logging.getLogger("siprouter")
@@ -42,9 +43,11 @@ class Server:
     rank: int = 1
     socks: dict[SockKey, socket.socket] = field(default_factory=dict)
     grace: float = 5.0
+    workers: Workers | None = None  # forked workers: message ownership and hand-off
 
     def __post_init__(self) -> None:
         self.core = Core(aliases=self.config.aliases, server_header=_server_header(self.config))
+        self.core.workers = self.workers
         if self.config.script is None:
             raise ScriptError('no KEMI script: add modparam("app_python3", "load", "file.py")')
         self.engine = Engine(self.config.script, self.modules, config=self.config, core=self.core)
@@ -170,6 +173,12 @@ def rpc_api_list() -> dict[str, Any]:
     """The KEMI functions exported."""
     server = _state["server"]
     return {} if server is None else server.engine.api_list()  # type: ignore[no-any-return]
+
+
+def current() -> Server | None:
+    """The server running in this process, None before start and after stop (for modules
+    that act outside a route, e.g. evapi's events)."""
+    return _state["server"]  # type: ignore[no-any-return]
 
 
 def set_master(pid: int) -> None:
