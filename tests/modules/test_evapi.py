@@ -184,7 +184,9 @@ async def test_subscriber_routes_the_call(tmp_path: Path) -> None:
         assert (await expect(uac, 200)).to_tag == "b1"
         assert rpc_stats()["suspended"] == 0
         received = [e for e in events(server) if e[0] == "evapi:message-received"]
-        assert received[0][1] == 0 and isinstance(received[0][3], int) and "tindex" in received[0][4]
+        assert (
+            received[0][1] == 0 and isinstance(received[0][3], int) and "tindex" in received[0][4]
+        )
     finally:
         await sub.close()
         uac.close()

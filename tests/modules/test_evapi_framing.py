@@ -24,7 +24,11 @@ from .test_tm import answer, expect, invite
 
 def test_whole_and_several_frames() -> None:
     dec = Decoder()
-    assert dec.feed(encode("hello") + encode("") + b"\r\n  " + encode(b"{}")) == [b"hello", b"", b"{}"]
+    assert dec.feed(encode("hello") + encode("") + b"\r\n  " + encode(b"{}")) == [
+        b"hello",
+        b"",
+        b"{}",
+    ]
     assert dec.errors == 0 and dec.pending == 0
 
 
