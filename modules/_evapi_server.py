@@ -48,8 +48,7 @@ class Client(asyncio.Protocol):
     inbox: deque[bytes] = field(default_factory=deque)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]  # uvloop's are not subclasses
         peer = transport.get_extra_info("peername") or ("", 0)
         self.addr, self.port = str(peer[0]), int(peer[1])
         self.owner.attach(self)
