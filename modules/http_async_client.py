@@ -211,14 +211,37 @@ def send_xdata(ctx: Ctx, url: str, cbname: str, xdata: str) -> int:
 
 
 def _has_transaction(ctx: Ctx, api: dict[str, Any]) -> bool:
-    exists = api.get("has_transaction")
-    return bool(exists(ctx)) if exists is not None else False
+    return not ctx.faked and "cell" in api and api["cell"](ctx) is not None
+
+
+def _timer_limit(ctx: Ctx, api: dict[str, Any]) -> float | None:
+    """Seconds a query may take so that it ends before the transaction timer (blind branch)."""
+    fr = getattr(api["cell"](ctx), "fr", None)
+    return None if fr is None else max(float(fr) - SUSPEND_MARGIN, 0.001)
 
 
 def _suspended(ctx: Ctx, api: dict[str, Any], url: str, cbname: str) -> int:
-    """Suspend through tm, send, resume ``cbname`` with the result (tm's continuation)."""
-    log.warning("http_async_client: tm has no suspend API yet; query not suspended")
-    return _detached(ctx, url, cbname, None)
+    """Suspend through tm, send, resume ``cbname`` with the result; 0, or -1 if refused."""
+    q = build_query(url, pvs.take_settings(ctx), _timer_limit(ctx, api))
+    ids = api["suspend"](ctx)
+    if ids is None:
+        log.error("http_async_client: tm refused to suspend the transaction")
+        return -1
+    req_id = _new_id(ctx)
+    state["suspended"] += 1
+
+    def done(reply: Reply) -> None:
+        state["suspended"] -= 1
+        result = Result(reply, req_id)
+
+        def setup(resumed: Ctx) -> None:
+            resumed.extra[pvs.REPLY] = result
+            resumed.extra["http_req_id"] = req_id
+
+        api["resume"](ids[0], ids[1], cbname, setup=setup)
+
+    _launch(q, done)
+    return 0
 
 
 @module.rpc("http_async_client.stats")

@@ -144,3 +144,92 @@ async def test_http_req_types(setup: tuple[Server, Service, Peer]) -> None:
     server, _, peer = setup
     reason = (await ask(server, peer, "types")).reason
     assert reason == "[True, False, True, False, False, False, True, None]"
+
+
+SUSPEND = """
+    import KSR
+
+    BASE = {base!r}
+    DOWN = {down!r}
+
+    def mod_init():
+        return Handler()
+
+    class Handler:
+        def child_init(self, rank):
+            return 0
+
+        def ksr_request_route(self, msg):
+            if KSR.is_ACK():
+                return
+            ci = KSR.pv.get("$ci")
+            if ci == "ping":
+                KSR.sl.sl_send_reply(200, "pong")
+                return
+            KSR.tm.t_newtran()
+            KSR.pv.sets("$var(v)", "var1")
+            KSR.pv.sets("$avp(a)", "avp1")
+            KSR.pv.sets("$xavp(x=>f)", "xavp1")
+            KSR.setflag(5)
+            url = DOWN if ci == "down" else BASE + "/echo?delay=0.2&text=first"
+            rc = KSR.http_async_client.query(url, "first")
+            KSR.pv.sets("$var(rc)", str(rc))
+
+        def first(self, msg):
+            if KSR.pv.get("$http_ok") != 1:
+                KSR.tm.t_reply(503, "Routing Service Unavailable")
+                return
+            KSR.pv.sets("$avp(a)", KSR.pv.get("$http_rb"))
+            KSR.http_async_client.query(BASE + "/echo?text=second", "second")
+
+        def second(self, msg):
+            state = [KSR.pv.get("$var(v)"), KSR.pv.get("$(avp(a)[0])"), KSR.pv.get("$(avp(a)[1])"),
+                     KSR.pv.get("$xavp(x=>f)"), KSR.isflagset(5), KSR.pv.get("$http_rb"),
+                     KSR.pv.get("$var(rc)")]
+            KSR.tm.t_reply(486, repr(state))
+"""
+
+
+@pytest.fixture
+async def suspending(tmp_path: Path) -> AsyncIterator[tuple[Server, Service, Peer]]:
+    service = await start_service()
+    down = f"http://127.0.0.1:{await closed_port()}"
+    cfg = CFG + 'loadmodule "tm.so"\nloadmodule "tmx.so"\nloadmodule "http_async_client.so"\n'
+    server = await start_proxy(tmp_path, SUSPEND.format(base=service.url, down=down), cfg)
+    peer = await Peer.open()
+    yield server, service, peer
+    peer.close()
+    await server.stop()
+    await service.stop()
+
+
+async def final(peer: Peer) -> Response:
+    while True:
+        resp = await peer.recv(5)
+        if isinstance(resp, Response) and resp.status >= 200:
+            return resp
+
+
+async def test_suspend_chained_keeps_state(suspending: tuple[Server, Service, Peer]) -> None:
+    server, _, peer = suspending
+    port = port_of(server, "udp")
+    peer.send(request("INVITE", call_id="chain", branch="z9hG4bKchain"), port)
+    await asyncio.sleep(0.05)
+    peer.send(request("OPTIONS", call_id="ping", branch="z9hG4bKping1"), port)
+    first = await peer.recv()  # the OPTIONS is answered while the INVITE is suspended
+    while isinstance(first, Response) and first.status == 100:
+        first = await peer.recv()
+    assert isinstance(first, Response) and first.call_id == "ping"
+    resp = await final(peer)
+    assert resp.status == 486 and resp.call_id == "chain"
+    assert eval(resp.reason) == ["var1", "first", "avp1", "xavp1", True, "second", "0"]  # noqa: S307
+    assert http_async_client.rpc_stats()["suspended"] == 0
+
+
+async def test_suspend_service_down(suspending: tuple[Server, Service, Peer]) -> None:
+    server, _, peer = suspending
+    peer.send(request("INVITE", call_id="down", branch="z9hG4bKdown"), port_of(server, "udp"))
+    resp = await final(peer)
+    assert (resp.status, resp.reason) == (503, "Routing Service Unavailable")
+    st = http_async_client.rpc_stats()
+    assert (st["suspended"], st["pending"]) == (0, 0)
