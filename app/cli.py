@@ -24,6 +24,7 @@ from app.cfgpre import ConfigError, cli_defines
 from app.config import Config, Listen, load_modules, parse_config, parse_listen
 from app.engine import Engine
 from app.server import Server, bind_sockets, run_worker, set_master
+from app.workers import Workers
 
 log = logging.getLogger("siprouter")
 
@@ -122,23 +123,27 @@ def _master(
 ) -> int:  # type: ignore[type-arg]
     set_master(os.getpid())
     plan = management.prepare(config, modules, children)  # type: ignore[arg-type]
+    workers = Workers(children)  # who owns a message, and the hand-off (app.workers)
     pids: dict[int, int] = {}
     for rank in range(1, children + 1):
         pid = os.fork()
         if pid == 0:
-            _child(config, modules, listens, socks, rank)
+            workers.attach(rank)
+            _child(config, modules, listens, socks, rank, workers)
         pids[pid] = rank
+    workers.close()
     if plan is not None:  # the management process (jsonrpcs/ctl listeners), "rank" 0
         pids[management.spawn(plan, dict(pids), socks)] = 0
     return _supervise(pids)
 
 
 def _child(
-    config: Config, modules: dict[str, object], listens: list[Listen], socks: dict, rank: int
-) -> None:  # type: ignore[type-arg]
+    config: Config, modules: dict[str, object], listens: list[Listen],
+    socks: dict[tuple[str, str, int], object], rank: int, workers: Workers | None = None,
+) -> None:  # fmt: skip
     code = 0
     try:
-        server = Server(config, modules, listens, rank, socks)  # type: ignore[arg-type]
+        server = Server(config, modules, listens, rank, socks, workers=workers)  # type: ignore[arg-type]
         asyncio.run(run_worker(server))
     except ConfigError as exc:
         print(f"siprouter: worker {rank}: {exc}", file=sys.stderr)

@@ -29,6 +29,7 @@ from app.context import Ctx, Dest, Source
 from app.stateful import Stateful
 from app.transport import Transports, TransportSettings
 from app.txshell import TransactionShell
+from app.workers import Workers
 from sip import (
     DEFAULT_LIMITS,
     URI,
@@ -72,6 +73,7 @@ class Core:
         self.tx = TransactionShell(self)
         self.stateful = Stateful(self)
         self.tx.on_event = self.stateful.on_event
+        self.workers: Workers | None = None  # set by the server when workers are forked
 
     # -- start / stop ---------------------------------------------------------------------
     async def start(
@@ -96,6 +98,8 @@ class Core:
                     )
                     continue
                 self._add_local(proto, listen, port)
+        if self.workers is not None:
+            self.workers.start(self.handed_in)
 
     def _add_local(self, proto: str, listen: Listen, port: int) -> None:
         self._local.add((listen.host.lower(), port))
@@ -112,6 +116,11 @@ class Core:
         self.tx.close()
         self.stateful.close()
         await self.transports.close()
+        workers = self.workers
+        if workers is not None:
+            log.info("worker %d: %d message(s) handed to other workers, %d received from them, "
+                     "%d lost", workers.rank, workers.handed, workers.received, workers.lost)  # fmt: skip
+            workers.close()
 
     # -- receiving ----------------------------------------------------------------------------
     def on_datagram(self, data: bytes, source: Source) -> None:
@@ -126,11 +135,34 @@ class Core:
         except Exception as exc:  # noqa: BLE001 - nothing from the network may stop the loop
             self.on_bad(f"parser failure: {exc!r}", source)
             return
+        workers = self.workers
+        if workers is not None:
+            try:
+                owner = workers.owner(msg)
+            except RemoteProtocolError:
+                owner = workers.rank
+            if owner != workers.rank and workers.hand(owner, data, source):
+                return
+        self.on_message(msg, source)
+
+    def handed_in(self, data: bytes, source: Source) -> None:
+        """A datagram (or a reply read from a TCP connection) that another worker passed
+        to this one, its owner (:mod:`app.workers`)."""
+        try:
+            msg = parse(data, datagram=True, limits=self.limits)
+        except Exception as exc:  # noqa: BLE001
+            self.on_bad(f"unparsable hand-off: {exc!r}", source)
+            return
         self.on_message(msg, source)
 
     def on_message(self, msg: Message, source: Source) -> None:
         """A parsed message from any transport."""
+        workers = self.workers
         try:
+            if workers is not None and source.proto != "udp" and isinstance(msg, Response):
+                owner = workers.owner(msg)  # a reply on a stream goes to its branch's worker
+                if owner != workers.rank and workers.hand(owner, bytes(msg), source):
+                    return
             self._dispatch(msg, source)
         except Exception:  # noqa: BLE001
             self.stats["internal_errors"] += 1

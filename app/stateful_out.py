@@ -103,7 +103,10 @@ def prepare(core: Core, ctx: Ctx, msg: Request, target: Branch, dest: Dest) -> R
     _stamp(core, ctx, out)
     received = ctx.received
     assert isinstance(received, Request)
-    add_via(out, _our_via(core, dest, new_branch(received)))
+    branch = new_branch(received)
+    if core.workers is not None:  # replies find the worker that owns the branch
+        branch = core.workers.branch(branch)
+    add_via(out, _our_via(core, dest, branch))
     return out
 
 
