@@ -7,7 +7,8 @@ with the tag (``multicast``) or to the first one (``unicast``) and never waits: 
 pending output is bounded by ``max_queue`` bytes, a frame that does not fit is dropped for
 that client and counted (``dropped``). A subscriber that stops reading therefore costs the
 proxy nothing but its queue, and the others are served as before. Incoming bytes are decoded
-with :class:`modules._netstring.Decoder`; each frame calls ``on_message(client, frame)``.
+with :class:`modules._netstring.Decoder`; each frame calls ``on_message(client, frame)``, one
+frame per loop iteration (so a ``t_continue`` made for one frame runs before the next).
 """
 
 from __future__ import annotations
