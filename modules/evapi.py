@@ -195,7 +195,7 @@ def async_unicast(ctx: Ctx, data: str, tag: str) -> int:
 # -- the event's connection --------------------------------------------------------------------
 def _conidx(ctx: Ctx) -> int | None:
     info = ctx.extra.get(INFO)
-    return None if info is None else info.conidx  # type: ignore[no-any-return]
+    return None if info is None else int(info.conidx)
 
 
 @module.function("close")

@@ -93,9 +93,9 @@ def _params(text: str) -> tuple[bool, Any]:
 
 
 def _timeout(ctx: Ctx, api: dict[str, Any]) -> float:
-    ms = ctx.extra.pop(TIMEOUT, None) or module.cfg["timeout"]
+    ms = int(ctx.extra.pop(TIMEOUT, None) or module.cfg["timeout"])
     cell = api["newtran"](ctx)
-    limit = cell.fr - MARGIN if cell is not None else ms / 1000
+    limit = float(cell.fr) - MARGIN if cell is not None else ms / 1000
     return max(min(ms / 1000, limit), 0.001)
 
 
