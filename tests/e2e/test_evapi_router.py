@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from .proc import ROOT, SCENARIOS, Siprouter, finish, free_port, require_tool, sipp
 
 EXAMPLE = ROOT / "examples" / "evapi-router"
@@ -29,7 +31,7 @@ def fail_scenario(tmp: Path, code: int) -> str:
 class Router:
     """siprouter with the example's cfg, the subscriber program, a sipp callee."""
 
-    def __init__(self, tmp: Path, timeout_ms: int = 2000) -> None:
+    def __init__(self, tmp: Path, timeout_ms: int = 2000, workers: int = 1) -> None:
         require_tool("sipp")
         self.tmp, self.port, self.evapi = tmp, free_port(), free_port()
         self.uas_port = free_port()
@@ -40,8 +42,9 @@ class Router:
         self.subscribers: list[subprocess.Popen[bytes]] = []
         self.uas: subprocess.Popen[bytes] | None = None
         args = ["-f", str(EXAMPLE / "kamailio.cfg"), "-A", f"SIP_PORT={self.port}",
-                "-A", f'EVAPI_BIND="127.0.0.1:{self.evapi}"', "-A", f"ROUTER_TIMEOUT={timeout_ms}"]  # fmt: skip
-        self.proxy = Siprouter(args, tmp / "siprouter.log")
+                "-A", f'EVAPI_BIND="127.0.0.1:{self.evapi}"', "-A", f"ROUTER_TIMEOUT={timeout_ms}",
+                "-n", str(workers)]  # fmt: skip
+        self.proxy = Siprouter(args, tmp / "siprouter.log", workers=workers)
 
     def subscribe(self, latency_ms: float = 0) -> subprocess.Popen[bytes]:
         """Start the example subscriber; return once it is connected."""
@@ -80,8 +83,11 @@ class Router:
         return self.proxy.stop()
 
 
-def test_calls_routed_by_the_subscriber(tmp_path: Path) -> None:
-    router = Router(tmp_path)
+@pytest.mark.parametrize("workers", [1, 3])
+def test_calls_routed_by_the_subscriber(tmp_path: Path, workers: int) -> None:
+    """With 3 workers the calls are spread by Call-ID; worker 1 serves the event socket
+    and every answer runs its callback in the worker that suspended the call."""
+    router = Router(tmp_path, workers=workers)
     try:
         router.subscribe()
         router.callee(20)
