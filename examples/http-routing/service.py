@@ -10,8 +10,11 @@ member) looks the R-URI user up in the table and answers an rtjson document::
 
 The table (a JSON file) maps a user to ``{"routing": "serial"|"parallel", "routes": [...]}``;
 the entry ``"*"`` is the default. Unknown users get HTTP 404. ``--latency-ms`` delays every
-answer (a slow database); ``GET /health`` answers 200 at once; ``GET /stats`` counts the
-queries served. ``--port 0`` picks a free port and prints it (``listening on 127.0.0.1:N``).
+answer (a slow database); an entry's own ``"latency_ms"`` delays the answers for that user;
+an entry ``{"raw": "text"}`` is answered as is (``application/json``: a broken service, for
+tests). ``GET /health`` answers 200 at once; ``GET /stats`` counts the queries served
+(``queries``) and the delayed answers outstanding (``waiting``, highest ``max_waiting``).
+``--port 0`` picks a free port and prints it (``listening on 127.0.0.1:N``).
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ def load_table(path: Path) -> dict[str, Any]:
     if not isinstance(table, dict):
         raise SystemExit(f"{path}: the table must be a JSON object")
     for user, entry in table.items():
+        if isinstance(entry, dict) and isinstance(entry.get("raw"), str):
+            continue
         if entry.get("routing") not in ("serial", "parallel") or not entry.get("routes"):
             raise SystemExit(f"{path}: entry {user!r} needs routing and routes")
     return table
@@ -47,10 +52,16 @@ def user_of(ruri: str) -> str:
     return rest.split("@", 1)[0] if "@" in rest else ""
 
 
+def entry_of(table: dict[str, Any], ruri: str) -> dict[str, Any] | None:
+    """The table entry of a R-URI (None when the table has no entry)."""
+    entry = table.get(user_of(ruri)) or table.get("*")
+    return entry if isinstance(entry, dict) else None
+
+
 def document(table: dict[str, Any], ruri: str) -> dict[str, Any] | None:
     """The rtjson document for a R-URI (None when the table has no entry)."""
-    entry = table.get(user_of(ruri)) or table.get("*")
-    if entry is None:
+    entry = entry_of(table, ruri)
+    if entry is None or "raw" in entry:
         return None
     return {"version": "1.0", "routing": entry["routing"], "routes": entry["routes"]}
 
@@ -63,9 +74,19 @@ async def route(request: web.Request) -> web.Response:
         ruri = str(body.get("ruri", "")) if isinstance(body, dict) else ""
     else:
         ruri = request.query.get("ruri", "")
-    app[COUNT]["queries"] += 1
-    if app[LATENCY]:
-        await asyncio.sleep(app[LATENCY])
+    count = app[COUNT]
+    count["queries"] += 1
+    entry = entry_of(app[TABLE], ruri) or {}
+    latency = entry.get("latency_ms", app[LATENCY] * 1000) / 1000
+    if latency:
+        count["waiting"] += 1
+        count["max_waiting"] = max(count["max_waiting"], count["waiting"])
+        try:
+            await asyncio.sleep(latency)
+        finally:
+            count["waiting"] -= 1
+    if "raw" in entry:
+        return web.Response(text=entry["raw"], content_type="application/json")
     doc = document(app[TABLE], ruri)
     if doc is None:
         return web.json_response({"error": f"no route for {ruri!r}"}, status=404)
@@ -83,7 +104,8 @@ async def stats(request: web.Request) -> web.Response:
 def make_app(table: dict[str, Any], latency: float = 0.0) -> web.Application:
     """The service as an aiohttp application (tests run it in-process)."""
     app = web.Application()
-    app[TABLE], app[LATENCY], app[COUNT] = table, latency, {"queries": 0}
+    app[TABLE], app[LATENCY] = table, latency
+    app[COUNT] = {"queries": 0, "waiting": 0, "max_waiting": 0}
     app.router.add_route("*", "/route", route)
     app.router.add_get("/health", health)
     app.router.add_get("/stats", stats)
