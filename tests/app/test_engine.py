@@ -11,7 +11,7 @@ import pytest
 
 from app.greenpool import wait
 from app.module import Module
-from sip import Response
+from sip import Message, Response
 
 from .harness import Peer, port_of, request, start_server
 
@@ -215,7 +215,7 @@ PARK = """
 
         def ksr_request_route(self, msg):
             if KSR.pv.get("$ci") == "slow":
-                KSR.parking.sleep_ms(1500)
+                KSR.parking.sleep_ms(int(KSR.pv.get("$hdr(X-Park-Ms)") or 1500))
                 KSR.sl.sl_send_reply(200, "slow")
             else:
                 KSR.sl.sl_send_reply(200, "fast")
@@ -230,17 +230,18 @@ async def test_parked_route_while_200_others_are_answered(tmp_path: Path) -> Non
     peer = await Peer.open()
     port = port_of(server, "udp")
     try:
-        peer.send(request(call_id="slow", branch="z9hG4bKslow"), port)
+        # parked long enough to outlast 200 answers on a loaded machine
+        peer.send(request(call_id="slow", branch="z9hG4bKslow", extra="X-Park-Ms: 6000\r\n"), port)
         await asyncio.sleep(0.05)
         assert len(server.engine.pool.parked) == 1
-        for i in range(200):
-            peer.send(request(call_id=f"f{i}", branch=f"z9hG4bKf{i}"), port)
-            if i % 50 == 49:
-                await asyncio.sleep(0.01)  # stay below the socket buffer
-        fast = [await peer.recv() for _ in range(200)]
+        fast: list[Message] = []
+        for batch in range(4):  # 50 at a time: within any socket buffer
+            for i in range(batch * 50, batch * 50 + 50):
+                peer.send(request(call_id=f"f{i}", branch=f"z9hG4bKf{i}"), port)
+            fast += [await peer.recv(timeout=5) for _ in range(50)]
         assert {m.reason for m in fast if isinstance(m, Response)} == {"fast"}
         assert len(server.engine.pool.parked) == 1  # still parked
-        slow = await peer.recv(timeout=3)
+        slow = await peer.recv(timeout=10)
         assert isinstance(slow, Response) and (slow.reason, slow.call_id) == ("slow", "slow")
         assert server.engine.pool.created <= 3  # pooled: the fast routes reused a greenlet
     finally:
