@@ -11,7 +11,9 @@
   not answered gets a 500. ``async def`` callbacks are run as asyncio tasks and awaited
   (an extension, docs/kemi.md).
 * ``reload()``: re-imports the script and swaps the handler (``app_python.reload``); routes
-  already running finish with the old handler. A failing reload keeps the old one.
+  already running finish with the old handler. A failing reload keeps the old one. Each
+  run records its handler in ``ctx.extra[HANDLER]``; a suspended transaction resumes on it
+  (``run(..., handler=...)``), so a call suspended before a reload finishes with its script.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ BUILTIN: tuple[Module, ...] = (
 )
 assert ksr_msg.module is ksr_core.module  # ksr_msg adds its functions to the core module
 QUIET_EXITS = (SystemExit, ksr_core.ScriptExit)
+HANDLER = "kemi_handler"
+"""``ctx.extra`` key: the handler object a route of this context ran on."""
 
 
 class ScriptError(ConfigError):
@@ -190,13 +194,17 @@ class Engine:
         *args: Any,
         then: Callable[[Ctx], None] | None = None,
         required: bool = False,
+        handler: Any = None,
     ) -> bool:
-        """Run handler method ``name(msg, *args)`` for ``ctx``; False if there is none."""
-        func = getattr(self.handler, name, None) if name else None
+        """Run handler method ``name(msg, *args)`` for ``ctx`` (on ``handler``, by default
+        the current script's); False if there is none."""
+        handler = self.handler if handler is None else handler
+        func = getattr(handler, name, None) if name else None
         if not callable(func):
             if required:
                 log.error("the script has no %s() method", name or "request route")
             return False
+        ctx.extra[HANDLER] = handler
         self.pool.run(lambda: self._execute(ctx, func, args, then))
         return True
 

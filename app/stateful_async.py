@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from app.context import Ctx
+from app.engine import HANDLER
 from app.greenpool import in_route
 from app.tm_cell import DONE, SETTINGS, Cell, UacBranch
 
@@ -90,11 +91,16 @@ class Suspensions:
             return None
         return cell
 
-    def resume(self, index: int, label: int, route: str, setup: Setup | None = None) -> int:
+    def resume(self, index: int, label: int, route: str, setup: Setup | None = None,
+               as_request: bool = False) -> int:  # fmt: skip
         """Resume ``index:label`` in the handler method ``route``; ``setup(ctx)`` runs first
         (set module variables there). 1 if it runs (or was canceled), -1 if there is no such
         suspended transaction. From inside a route the continuation starts on the next loop
-        iteration, in its own route greenlet."""
+        iteration, in its own route greenlet. ``as_request``: the route runs as a request
+        route (``registrar.save``, ``t_is_request_route``, ``$T_reply_code`` of the last
+        reply sent) instead of Kamailio's failure route. The route runs on the handler object
+        of the script version that suspended the transaction (a reload meanwhile does not
+        change the script of a call half-way)."""
         cell = self.by_id.get((index, label))
         if cell is not None and cell.canceled:
             return 1
@@ -109,20 +115,23 @@ class Suspensions:
         self.unsuspend(cell)
         self.stats["resumed"] += 1
         if in_route():
-            asyncio.get_running_loop().call_soon(self._continue, cell, route, setup)
+            asyncio.get_running_loop().call_soon(self._continue, cell, route, setup, as_request)
         else:
-            self._continue(cell, route, setup)
+            self._continue(cell, route, setup, as_request)
         return 1
 
-    def _continue(self, cell: Cell, route: str, setup: Setup | None) -> None:
-        ctx = self.derive_ctx(cell, "failure_route", keep_branches=True)
+    def _continue(self, cell: Cell, route: str, setup: Setup | None, as_request: bool) -> None:
+        kind = "request_route" if as_request else "failure_route"
+        ctx = self.derive_ctx(cell, kind, keep_branches=True)
         engine = self.core.engine
         try:
             if setup is not None:
                 setup(ctx)
         except Exception:  # noqa: BLE001 - a module's setup must not kill the loop
             log.exception("t_continue %d:%d: setup failed", cell.index, cell.label)
-        if engine is None or not engine.run(ctx, route, then=lambda c: self.continued(cell, c)):
+        handler = ctx.extra.get(HANDLER)  # the script version that suspended
+        done = lambda c: self.continued(cell, c)  # noqa: E731
+        if engine is None or not engine.run(ctx, route, then=done, handler=handler):
             log.error("t_continue: the script has no %s() method", route)
             self.continued(cell, ctx)
 

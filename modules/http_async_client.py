@@ -7,7 +7,10 @@
   returns **0** (the script must stop). When the answer (or an error, or the timeout) comes,
   ``cbname(msg)`` runs as tm's continuation route -- ``$var``, ``$avp``, ``$xavp``, flags and
   branches as they were -- and must relay or reply; a CANCEL or the transaction timer ending
-  the transaction first drops the answer. The query's timeout is clamped below the
+  the transaction first drops the answer. Unlike Kamailio (a failure route, where e.g.
+  ``registrar.save`` is refused), the callback runs as a **request route**: everything a
+  request route can do works there (``registrar.save``, ``sl`` replies -- sent statefully --,
+  ``t_relay``, another ``query``), on the script version that suspended the transaction. The query's timeout is clamped below the
   transaction's timer, so the route always runs before the timer fires.
 * no transaction, or ``suspend=0``: the query is sent, ``query`` returns 1 and the script
   goes on; when the answer comes ``cbname(msg, "http_async_client:callback")`` runs on a
@@ -238,7 +241,7 @@ def _suspended(ctx: Ctx, api: dict[str, Any], url: str, cbname: str) -> int:
             resumed.extra[pvs.REPLY] = result
             resumed.extra["http_req_id"] = req_id
 
-        api["resume"](ids[0], ids[1], cbname, setup=setup)
+        api["resume"](ids[0], ids[1], cbname, setup=setup, as_request=True)
 
     _launch(q, done)
     return 0

@@ -19,12 +19,18 @@ The document::
 * ``next_route()`` (request or failure route, serial only): appends the next route as a
   branch -- then ``KSR.tm.t_relay()``; -1 when the routes are exhausted.
 * ``update_branch()`` (branch route): applies ``fr_timer``/``fr_inv_timer`` (through
-  ``KSR.tm.t_set_fr``), ``headers.extra`` and From/To (through ``KSR.uac`` when loaded) of the
-  route the branch was built from.
+  ``KSR.tm.t_set_fr``), ``headers.extra`` and ``headers.from``/``headers.to`` of the route
+  the branch was built from. From/To: the display name and URI of the branch's request are
+  replaced, the header's parameters (the tags) kept; an empty ``display`` removes the
+  display name.
 
 Differences from Kamailio, for what its users trip over: ``branch_flags`` apply to every
 route (Kamailio applies them to the first route only, although its README says otherwise),
-and ``update_branch`` also works for parallel documents (route chosen by the branch index).
+``update_branch`` also works for parallel documents (route chosen by the branch index), and
+From/To are rewritten by rtjson itself on the outgoing branch (Kamailio hands them to the
+uac module, whose replace functions act on the original request through lumps and get the
+display name and URI of forked branches wrong). Replies and later in-dialog requests are not
+translated back (uac's ``restore_mode``): the UAs see the rewritten values.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from app.context import Branch, Ctx
 from app.module import Module
 from modules._jsonpath import PathError, loads
 from sip import RemoteProtocolError, parse_uri
+from sip.headers import NameAddr, parse_name_addr
 
 module = Module("rtjson", doc="routing from a JSON document")
 module.param("xavp_cfg", str, "rtjson", doc="xavp holding the document and the index")
@@ -65,6 +72,13 @@ def validate(doc: Any) -> dict[str, Any]:
         for key in ("branch_flags", "fr_timer", "fr_inv_timer"):
             if key in route and not isinstance(route[key], int):
                 raise DocError(f"routes[{pos}].{key} must be an integer")
+        headers = route.get("headers")
+        if headers is not None and not isinstance(headers, dict):
+            raise DocError(f"routes[{pos}].headers must be an object")
+        for which in ("from", "to"):
+            value = (headers or {}).get(which)
+            if isinstance(value, dict) and value.get("uri"):
+                _check_uri(pos, f"headers.{which}.uri", value["uri"])
     return doc
 
 
@@ -208,7 +222,7 @@ def update_branch(ctx: Ctx) -> int:
     if len(extra) > 4 and ksr is not None:
         text = extra if extra.endswith("\n") else extra + "\r\n"
         ksr.hdr.append(text)
-    _from_to(ksr, route.get("headers") or {})
+    _from_to(ctx, route.get("headers") or {})
     return 1
 
 
@@ -220,15 +234,28 @@ def _timers(ksr: Any, route: dict[str, Any]) -> None:
     tm.t_set_fr(fr_inv, fr)
 
 
-def _from_to(ksr: Any, headers: dict[str, Any]) -> None:
-    uac = getattr(ksr, "uac", None)
-    for which in ("from", "to"):
+def _from_to(ctx: Ctx, headers: dict[str, Any]) -> None:
+    """Rewrite From/To of the branch's request (display name and URI; tags kept)."""
+    for which, name in (("from", "From"), ("to", "To")):
         value = headers.get(which)
         if not isinstance(value, dict) or not value.get("uri"):
             continue
-        if uac is None:
-            log.debug("rtjson: %s replacement needs the uac module", which)
+        msg = ctx.editing()
+        current = msg.get(name)
+        if current is None:
             continue
-        replace = getattr(uac, f"uac_replace_{which}", None)
-        if replace is not None:
-            replace(str(value.get("display") or ""), str(value["uri"]))
+        try:
+            new = rewrite(
+                parse_name_addr(current), str(value.get("display") or ""), str(value["uri"])
+            )
+        except (ValueError, RemoteProtocolError) as exc:
+            log.error("rtjson: cannot rewrite %s (Call-ID %s): %s", name, ctx.call_id, exc)
+            continue
+        msg.replace(name, new)
+
+
+def rewrite(current: NameAddr, display: str, uri: str) -> str:
+    """``"display" <uri>`` followed by the parameters of ``current`` (its tag)."""
+    parse_uri(uri)
+    quoted = display.replace("\\", "\\\\").replace('"', '\\"')
+    return str(NameAddr(uri, f'"{quoted}"' if display else None, current.params))

@@ -473,11 +473,12 @@ def api_suspend(ctx: Ctx) -> tuple[int, int] | None:
 
 @module.export("resume")
 def api_resume(index: int, label: int, route: str,
-               setup: Callable[[Ctx], None] | None = None) -> int:  # fmt: skip
-    """Resume ``index:label`` in the handler method ``route`` (``setup(ctx)`` first)."""
+               setup: Callable[[Ctx], None] | None = None, as_request: bool = False) -> int:  # fmt: skip
+    """Resume ``index:label`` in the handler method ``route`` (``setup(ctx)`` first); as a
+    failure route (Kamailio's t_continue), or as a request route with ``as_request``."""
     for sf in live():
         if sf.resumable(index, label) is not None or (index, label) in sf.by_id:
-            return int(sf.resume(index, label, route, setup))
+            return int(sf.resume(index, label, route, setup, as_request))
     log.warning("t_continue: no transaction %d:%d", index, label)
     return -1
 

@@ -12,7 +12,8 @@ The table (a JSON file) maps a user to ``{"routing": "serial"|"parallel", "route
 the entry ``"*"`` is the default. Unknown users get HTTP 404. ``--latency-ms`` delays every
 answer (a slow database); an entry's own ``"latency_ms"`` delays the answers for that user;
 an entry ``{"raw": "text"}`` is answered as is (``application/json``: a broken service, for
-tests). ``GET /health`` answers 200 at once; ``GET /stats`` counts the queries served
+tests). ``POST /auth {"user": u, "token": t}`` answers 200 when the entry of ``u`` has that
+``"token"`` (else 403). ``GET /health`` answers 200 at once; ``GET /stats`` counts the queries served
 (``queries``) and the delayed answers outstanding (``waiting``, highest ``max_waiting``).
 ``--port 0`` picks a free port and prints it (``listening on 127.0.0.1:N``).
 """
@@ -39,7 +40,9 @@ def load_table(path: Path) -> dict[str, Any]:
     if not isinstance(table, dict):
         raise SystemExit(f"{path}: the table must be a JSON object")
     for user, entry in table.items():
-        if isinstance(entry, dict) and isinstance(entry.get("raw"), str):
+        if isinstance(entry, dict) and (
+            isinstance(entry.get("raw"), str) or ("token" in entry and "routing" not in entry)
+        ):
             continue
         if entry.get("routing") not in ("serial", "parallel") or not entry.get("routes"):
             raise SystemExit(f"{path}: entry {user!r} needs routing and routes")
@@ -93,6 +96,21 @@ async def route(request: web.Request) -> web.Response:
     return web.json_response(doc)
 
 
+async def auth(request: web.Request) -> web.Response:
+    """``POST /auth {"user": u, "token": t}``: 200 if the table entry of ``u`` has that
+    ``"token"``, else 403 (credentials checked by the service, e.g. for REGISTER)."""
+    app = request.app
+    app[COUNT]["auth"] += 1
+    try:
+        body = await request.json()
+        user, token = str(body["user"]), str(body["token"])
+    except (ValueError, KeyError, TypeError):
+        return web.json_response({"ok": False, "error": "bad request"}, status=400)
+    entry = app[TABLE].get(user)
+    ok = isinstance(entry, dict) and entry.get("token") is not None and entry["token"] == token
+    return web.json_response({"ok": ok}, status=200 if ok else 403)
+
+
 async def health(request: web.Request) -> web.Response:
     return web.Response(text="ok")
 
@@ -105,8 +123,9 @@ def make_app(table: dict[str, Any], latency: float = 0.0) -> web.Application:
     """The service as an aiohttp application (tests run it in-process)."""
     app = web.Application()
     app[TABLE], app[LATENCY] = table, latency
-    app[COUNT] = {"queries": 0, "waiting": 0, "max_waiting": 0}
+    app[COUNT] = {"queries": 0, "waiting": 0, "max_waiting": 0, "auth": 0}
     app.router.add_route("*", "/route", route)
+    app.router.add_post("/auth", auth)
     app.router.add_get("/health", health)
     app.router.add_get("/stats", stats)
     return app

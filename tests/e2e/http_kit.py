@@ -83,6 +83,47 @@ class Blackhole:
         self.sock.close()
 
 
+class MiniUas(Blackhole):
+    """A callee that answers every INVITE 200 (Contact: itself) and every BYE 200; keeps
+    what it received (``messages``), for tests that look at the relayed requests."""
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data, addr = self.sock.recvfrom(65535)
+            except OSError:
+                continue
+            self.messages.append(data)
+            method = data.split(b" ", 1)[0]
+            if method in (b"INVITE", b"BYE"):
+                self.sock.sendto(self._answer(data), addr)
+
+    def _answer(self, data: bytes) -> bytes:
+        head = data.split(b"\r\n\r\n", 1)[0].decode(errors="replace").split("\r\n")
+        keep = [h for h in head[1:] if h.split(":", 1)[0].strip().lower()
+                in ("via", "from", "to", "call-id", "cseq", "record-route")]  # fmt: skip
+        out = []
+        for h in keep:
+            if h.lower().startswith("to:") and ";tag=" not in h:
+                h += ";tag=uas" + uuid.uuid4().hex[:8]
+            out.append(h)
+        contact = f"Contact: <sip:uas@127.0.0.1:{self.port}>"
+        return ("SIP/2.0 200 OK\r\n" + "\r\n".join([*out, contact, "Content-Length: 0"])
+                + "\r\n\r\n").encode()  # fmt: skip
+
+    def invite_headers(self) -> list[dict[str, str]]:
+        """The headers of each INVITE received (lower-case names, first occurrence)."""
+        found = []
+        for data in self.invites():
+            head = data.split(b"\r\n\r\n", 1)[0].decode(errors="replace").split("\r\n")
+            headers: dict[str, str] = {}
+            for line in head[1:]:
+                name, _, value = line.partition(":")
+                headers.setdefault(name.strip().lower(), value.strip())
+            found.append(headers)
+        return found
+
+
 def options_rtt(port: int, sock: socket.socket | None = None) -> float:
     """Send one OPTIONS to the proxy; seconds until its reply (inf if none within 2 s)."""
     own = sock is None
@@ -215,5 +256,5 @@ class Rig:
         return code
 
 
-__all__ = ["Rig", "Blackhole", "Prober", "fail_scenario", "finish", "free_port", "options_rtt",
+__all__ = ["Rig", "Blackhole", "MiniUas", "Prober", "fail_scenario", "finish", "free_port", "options_rtt",
            "start_service", "EXAMPLE"]  # fmt: skip
