@@ -37,6 +37,7 @@ CORE_MODULES: Mapping[str, str] = MappingProxyType(
         "corex": "core extensions are built in",
         "cfgutils": "provided by the core",
         "cfg_rpc": "runtime cfg variables are not used",
+        "db_sqlite": "sqlite:// database URLs are served by the built-in store (app/store)",
     }
 )
 """Accepted-and-ignored modules, with the reason shown in logs and docs."""

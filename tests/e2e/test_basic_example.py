@@ -1,5 +1,7 @@
-"""End to end: the basic example (examples/basic) started as a real process, sipp as UAC and
-UAS on loopback, over UDP and TCP; plus ``siprouter -c`` on bad configurations."""
+"""End to end: a stateless proxy (its own small cfg: OPTIONS to the proxy answered, every
+other request forwarded to NEXT_HOP) started as a real process, sipp as UAC and UAS on
+loopback, over UDP and TCP; plus ``siprouter -c`` on bad configurations. (The registrar and
+stateful proxy of examples/basic are tested in test_basic_calls.py.)"""
 
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from .proc import (
-    EXAMPLE,
     SCENARIOS,
     Siprouter,
     finish,
@@ -21,9 +22,50 @@ from .proc import (
 
 CALLS = 5
 
+FORWARD_CFG = """#!KAMAILIO
+#!trydef SIP_PORT 5060
+#!trydef NEXT_HOP "sip:127.0.0.1:5070"
+debug=2
+log_stderror=yes
+children=2
+listen=udp:127.0.0.1:SIP_PORT
+listen=tcp:127.0.0.1:SIP_PORT
+loadmodule "sl.so"
+loadmodule "kemix.so"
+loadmodule "app_python3.so"
+modparam("app_python3", "load", "forward.py")
+cfgengine "python"
+"""
+
+FORWARD_SCRIPT = """import sys
+
+import KSR as KSR
+
+
+def mod_init():
+    return kamailio()
+
+
+class kamailio:
+    def __init__(self):
+        self.next_hop = KSR.kx.get_def("NEXT_HOP") or "sip:127.0.0.1:5070"
+
+    def child_init(self, rank):
+        return 0
+
+    def ksr_request_route(self, msg):
+        if KSR.is_OPTIONS() and KSR.is_myself_ruri() and KSR.pv.is_null("$rU"):
+            KSR.sl.sl_send_reply(200, "Keepalive")
+            sys.exit()
+        KSR.setdsturi(self.next_hop)
+        if KSR.forward() < 0:
+            KSR.sl.sl_send_reply(500, "Cannot Forward")
+        return 1
+"""
+
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
-def test_example_options_and_stateless_forwarding(tmp_path: Path, transport: str) -> None:
+def test_options_and_stateless_forwarding(tmp_path: Path, transport: str) -> None:
     require_tool("sipp")
     proxy, uas_port, uac_port = free_port(), free_port(), free_port()
     mode = "u1" if transport == "udp" else "t1"
@@ -33,8 +75,19 @@ def test_example_options_and_stateless_forwarding(tmp_path: Path, transport: str
          "-m", str(CALLS)],
         tmp_path / "uas.log",
     )  # fmt: skip
+    (tmp_path / "forward.py").write_text(FORWARD_SCRIPT)
+    (tmp_path / "kamailio.cfg").write_text(FORWARD_CFG)
     router = Siprouter(
-        ["-f", str(EXAMPLE), "-A", f"SIP_PORT={proxy}", "-A", f"NEXT_HOP={next_hop}", "-n", "2"],
+        [
+            "-f",
+            str(tmp_path / "kamailio.cfg"),
+            "-A",
+            f"SIP_PORT={proxy}",
+            "-A",
+            f"NEXT_HOP={next_hop}",
+            "-n",
+            "2",
+        ],
         tmp_path / "siprouter.log",
         workers=2,
     )
