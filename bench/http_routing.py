@@ -1,24 +1,27 @@
-"""Calls per second routed through the HTTP routing service, and the proxy's CPU per call.
+"""HTTP-routed calls through siprouter: calls per second, proxy CPU per call, proxy-added
+latency.
 
-    python bench/http_routing.py [--calls 2000] [--rate 200] [--latency-ms 0 50] \\
-        [--mode parked|suspend]
+    python bench/http_routing.py [--calls 2000] [--rate 150] [--latency-ms 0 50] [--workers 1]
 
-Starts the example service (examples/http-routing/service.py) with each latency, a sipp UAS,
-siprouter, and a sipp UAC placing INVITE/ACK/BYE calls; every INVITE asks the service for an
-rtjson document. ``--mode parked`` (default) uses ``http_client`` (the route greenlet parks,
-the worker keeps serving) and relays statelessly; ``--mode suspend`` runs the example as
-shipped (tm + http_async_client suspend; needs the tm module). Prints successful calls per
-second of wall time and the proxy's CPU time (user+system) per call. A benchmark, not a
-test; stops every process it starts.
+Runs the example as shipped (examples/http-routing: tm + http_async_client + rtjson, the
+INVITE's transaction suspended while the service answers, record-routed ACK/BYE): the
+example service (service.py, every answer delayed by each ``--latency-ms``), a sipp UAS,
+siprouter, and a sipp UAC placing INVITE/ACK/BYE calls at ``--rate`` (tests/e2e/scenarios/
+http_uac.xml). Prints, per service latency: successful calls per second of wall time, the
+proxy's CPU time (user+system, all its processes) per call, the proxy-added latency (sipp's
+INVITE->200 time minus the service latency: p50/p99; it includes the HTTP round trip's own
+cost), and the most queries the service had waiting at once. A benchmark, not a test; every
+process it starts is stopped by its own handle.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import csv
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,151 +31,100 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.proc import SCENARIOS, Siprouter, free_port  # noqa: E402
-
-EXAMPLE = ROOT / "examples" / "http-routing"
-PARKED_CFG = """#!KAMAILIO
-debug=2
-log_stderror=yes
-listen=udp:127.0.0.1:{port}
-children=1
-loadmodule "sl.so"
-loadmodule "http_client.so"
-loadmodule "rtjson.so"
-loadmodule "app_python3.so"
-modparam("http_client", "keep_connections", 1)
-modparam("http_client", "query_result", 0)
-modparam("app_python3", "load", "parked.py")
-cfgengine "python"
-"""
-PARKED_SCRIPT = """import json
-import KSR
-
-URL = {url!r}
-
-def mod_init():
-    return Handler()
-
-class Handler:
-    def child_init(self, rank):
-        self.docs = {{}}  # Call-ID -> rtjson document (ACK/BYE follow the INVITE)
-        return 0
-
-    def ksr_request_route(self, msg):
-        if KSR.is_OPTIONS():
-            KSR.sl.sl_send_reply(200, "Keepalive")
-            return
-        if KSR.is_INVITE() and KSR.pv.get("$tt") is None:
-            body = json.dumps({{"ruri": KSR.pv.get("$ru")}})
-            rc = KSR.http_client.query_post_hdrs(URL, body, "Content-Type: application/json",
-                                                 "$var(doc)")
-            if rc != 200 or KSR.rtjson.init_routes(KSR.pv.get("$var(doc)")) < 0:
-                KSR.sl.sl_send_reply(503, "Routing Service Unavailable")
-                return
-            self.docs[KSR.pv.get("$ci")] = KSR.pv.get("$var(doc)")
-        doc = self.docs.get(KSR.pv.get("$ci"))
-        if doc is None:
-            KSR.sl.sl_send_reply(404, "Unknown Call")
-            return
-        if KSR.is_BYE():
-            self.docs.pop(KSR.pv.get("$ci"), None)
-        KSR.rtjson.init_routes(doc)
-        KSR.rtjson.push_routes()
-        KSR.forward()
-"""
-
-
-def _start_service(table: Path, latency_ms: float) -> tuple[subprocess.Popen[str], int]:
-    cmd = [sys.executable, str(EXAMPLE / "service.py"), "--table", str(table), "--port", "0",
-           "--latency-ms", str(latency_ms)]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    line = proc.stdout.readline() if proc.stdout else ""
-    match = re.search(r":(\d+)\s*$", line)
-    if match is None:
-        proc.kill()
-        raise SystemExit(f"service did not start: {line!r}")
-    return proc, int(match.group(1))
+from tests.e2e.http_kit import Rig  # noqa: E402
+from tests.e2e.proc import SCENARIOS, free_port  # noqa: E402
 
 
 def _cpu(pid: int) -> float:
-    """User+system CPU seconds of a process and its children that were waited for."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    """User+system CPU seconds of a process and of its children (the workers)."""
+    total = 0.0
+    for p in [pid, *_children(pid)]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(f) for f in fields[11:13]) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
-def _proxy(tmp: Path, mode: str, port: int, url: str) -> Siprouter:
-    log = tmp / "siprouter.log"
-    if mode == "suspend":
-        args = ["-f", str(EXAMPLE / "kamailio.cfg"), "-A", f"SIP_PORT={port}",
-                "-A", f'ROUTER_URL="{url}"', "-n", "1"]  # fmt: skip
-        return Siprouter(args, log)
-    (tmp / "parked.py").write_text(PARKED_SCRIPT.format(url=url + "/route"))
-    (tmp / "kamailio.cfg").write_text(PARKED_CFG.format(port=port))
-    return Siprouter(["-f", str(tmp / "kamailio.cfg")], log)
-
-
-def _calls(
-    sipp: str, tmp: Path, mode: str, calls: int, rate: int, proxy_port: int, http_port: int
-) -> tuple[subprocess.CompletedProcess[str], float, float]:
-    """Run the UAC through a fresh proxy; (sipp result, seconds, proxy CPU seconds)."""
-    router = _proxy(tmp, mode, proxy_port, f"http://127.0.0.1:{http_port}")
+def _children(pid: int) -> list[int]:
     try:
-        cpu0 = _cpu(router.proc.pid)
-        cmd = [sipp, "-sf", str(SCENARIOS / "uac.xml"), f"127.0.0.1:{proxy_port}",
-               "-i", "127.0.0.1", "-p", str(free_port()), "-m", str(calls), "-s", "bench",
-               "-r", str(rate), "-l", str(max(rate, 200)), "-nostdin", "-timeout", "300s"]  # fmt: skip
-        start = time.monotonic()
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=400, cwd=tmp)
-        return done, time.monotonic() - start, _cpu(router.proc.pid) - cpu0
-    finally:
-        router.stop()
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
 
 
-def run(calls: int, rate: int, latency_ms: float, mode: str) -> dict[str, float]:
+def _rtts(folder: Path) -> list[float]:
+    """sipp's per-call INVITE->200 times (ms) from its -trace_rtt file."""
+    found: list[float] = []
+    for path in folder.glob("http_uac_*_rtt.csv"):
+        with path.open() as f:
+            for row in csv.reader(f, delimiter=";"):
+                try:
+                    found.append(float(row[1]))
+                except (IndexError, ValueError):
+                    continue
+    return found
+
+
+def _counter(screen: str, name: str) -> int:
+    found = re.findall(rf"{name}\s*\|\s*\d+\s*\|\s*(\d+)", screen)
+    return int(found[-1]) if found else 0
+
+
+def run(calls: int, rate: int, latency_ms: float, workers: int) -> dict[str, float]:
     sipp = shutil.which("sipp")
     if sipp is None:
         raise SystemExit("sipp is not installed (Debian: apt-get install sip-tester)")
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        uas_port, proxy_port = free_port(), free_port()
-        table = tmp / "routes.json"
-        route = {"routing": "serial", "routes": [{"dst_uri": f"sip:127.0.0.1:{uas_port}"}]}
-        table.write_text(json.dumps({"*": route}))
-        service, http_port = _start_service(table, latency_ms)
-        uas = subprocess.Popen(
-            [sipp, "-sf", str(SCENARIOS / "uas.xml"), "-i", "127.0.0.1", "-p", str(uas_port),
-             "-m", str(calls), "-nostdin", "-timeout", "300s"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp,
-        )  # fmt: skip
+        uas_port = free_port()
+        table = {"*": {"routing": "serial", "routes": [{"dst_uri": f"sip:127.0.0.1:{uas_port}"}]}}
+        defines = ("HTTP_TIMEOUT=4000", f"MAX_SUSPENDED={max(4000, calls)}")
+        rig = Rig(tmp, table, latency_ms=latency_ms, defines=defines, workers=workers)
         try:
-            done, elapsed, cpu = _calls(sipp, tmp, mode, calls, rate, proxy_port, http_port)
+            uas = subprocess.Popen(
+                [sipp, "-sf", str(SCENARIOS / "tm_uas.xml"), "-i", "127.0.0.1", "-p", str(uas_port),
+                 "-m", str(calls), "-nostdin", "-timeout", "600s"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp)  # fmt: skip
+            rig.procs.append(uas)
+            cpu0 = _cpu(rig.proxy.proc.pid)
+            cmd = [sipp, "-sf", str(SCENARIOS / "http_uac.xml"), f"127.0.0.1:{rig.port}",
+                   "-i", "127.0.0.1", "-p", str(free_port()), "-m", str(calls), "-s", "bench",
+                   "-r", str(rate), "-l", str(calls), "-nostdin", "-timeout", "600s",
+                   "-trace_rtt", "-rtt_freq", "1"]  # fmt: skip
+            start = time.monotonic()
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=700, cwd=tmp)
+            elapsed = time.monotonic() - start
+            cpu = _cpu(rig.proxy.proc.pid) - cpu0
+            waiting = rig.stats()["max_waiting"]
+            rtts = sorted(_rtts(tmp))
         finally:
-            for proc in (uas, service):
-                proc.terminate()
-                proc.wait(10)
+            rig.stop()
     ok = _counter(done.stdout, "Successful call")
+    added = sorted(max(r - latency_ms, 0.0) for r in rtts) or [float("nan")]
     return {"calls": calls, "ok": ok, "failed": _counter(done.stdout, "Failed call"),
-            "seconds": elapsed, "cps": ok / elapsed, "cpu_ms_per_call": 1000 * cpu / max(ok, 1)}  # fmt: skip
-
-
-def _counter(screen: str, name: str) -> float:
-    found = re.findall(rf"{name}\s*\|\s*\d+\s*\|\s*(\d+)", screen)
-    return float(found[-1]) if found else 0.0
+            "seconds": elapsed, "cps": ok / elapsed, "cpu_ms_per_call": 1000 * cpu / max(ok, 1),
+            "added_p50": statistics.median(added),
+            "added_p99": added[min(len(added) - 1, int(len(added) * 0.99))],
+            "max_waiting": waiting}  # fmt: skip
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--calls", type=int, default=2000)
-    p.add_argument("--rate", type=int, default=200, help="calls per second offered by sipp")
+    p.add_argument("--rate", type=int, default=150, help="calls per second offered by sipp")
     p.add_argument("--latency-ms", type=float, nargs="+", default=[0.0, 50.0])
-    p.add_argument("--mode", choices=("parked", "suspend"), default="parked")
+    p.add_argument("--workers", type=int, default=1)
     args = p.parse_args()
-    print(f"mode={args.mode} calls={args.calls} offered rate={args.rate}/s")
+    print(f"calls={args.calls} offered rate={args.rate}/s workers={args.workers}")
     for latency in args.latency_ms:
-        r = run(args.calls, args.rate, latency, args.mode)
-        print(f"service latency {latency:>5.0f} ms: {r['ok']:.0f}/{r['calls']} calls ok, "
-              f"{r['failed']:.0f} failed, {r['cps']:.0f} calls/s, "
-              f"proxy CPU {r['cpu_ms_per_call']:.2f} ms/call")  # fmt: skip
+        r = run(args.calls, args.rate, latency, args.workers)
+        print(f"service latency {latency:>4.0f} ms: {r['ok']}/{r['calls']} calls ok, "
+              f"{r['failed']} failed, {r['cps']:.0f} calls/s, proxy CPU "
+              f"{r['cpu_ms_per_call']:.2f} ms/call, proxy-added latency p50 "
+              f"{r['added_p50']:.1f} ms p99 {r['added_p99']:.1f} ms, "
+              f"at most {r['max_waiting']} queries waiting at once", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":
