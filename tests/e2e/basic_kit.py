@@ -27,7 +27,8 @@ import pytest
 
 from app.store.cli import make_subscriber
 
-from .proc import ROOT, SCENARIOS, Siprouter, finish, free_port, require_tool, sipp
+from .proc import ROOT, Siprouter, finish, free_port, require_tool, sipp
+from .proc import scenario_file as scenario
 
 EXAMPLE_DIR = ROOT / "examples" / "basic"
 CFG = EXAMPLE_DIR / "kamailio.cfg"
@@ -358,16 +359,6 @@ def request_probes(port: int) -> dict[str, int]:
 
 
 # -- sipp call flows ----------------------------------------------------------------------------
-def scenario(tmp: Path, name: str) -> str:
-    """A scenario file; ``tm_uac_fail.xml@486`` fills in the expected status."""
-    name, _, code = name.partition("@")
-    if not code:
-        return str(SCENARIOS / name)
-    path = tmp / f"{code}-{name}"
-    path.write_text((SCENARIOS / name).read_text().replace("@CODE@", code))
-    return str(path)
-
-
 @dataclass
 class Callee:
     """A sipp callee registered as ``user`` (with ``q``) before it starts."""

@@ -98,6 +98,17 @@ def sipp(args: list[str], log: Path, timeout: float = 30.0) -> subprocess.Popen[
     return subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=log.parent)
 
 
+def scenario_file(tmp: Path, name: str) -> str:
+    """A scenario of SCENARIOS; ``tm_uac_fail.xml@486`` is written to ``tmp`` with the
+    expected status in place of ``@CODE@``."""
+    name, _, code = name.partition("@")
+    if not code:
+        return str(SCENARIOS / name)
+    path = tmp / f"{code}-{name}"
+    path.write_text((SCENARIOS / name).read_text().replace("@CODE@", code))
+    return str(path)
+
+
 def finish(proc: subprocess.Popen[bytes], timeout: float = 40.0) -> int:
     """Wait for sipp; kill it if it overruns."""
     try:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from .proc import SCENARIOS, Siprouter, finish, free_port, require_tool, sipp
+from .proc import Siprouter, finish, free_port, require_tool, sipp
+from .proc import scenario_file as _scenario
 
 CFG = """#!KAMAILIO
 #!trydef ALT ""
@@ -112,16 +113,6 @@ def _run(tmp: Path, transport: str, uac: tuple[str, list[str]],
     assert codes == [0] * len(codes), logs
     assert router_rc == 0, logs
     assert "Traceback" not in (tmp / "siprouter.log").read_text(), logs
-
-
-def _scenario(tmp: Path, name: str) -> str:
-    """The scenario file; ``tm_uac_fail.xml@486`` fills in the expected status."""
-    name, _, code = name.partition("@")
-    if not code:
-        return str(SCENARIOS / name)
-    path = tmp / f"{code}-{name}"
-    path.write_text((SCENARIOS / name).read_text().replace("@CODE@", code))
-    return str(path)
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
