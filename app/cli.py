@@ -113,7 +113,7 @@ def serve(config: Config, modules: dict[str, object], listens: list[Listen], chi
     _new_loop()
     if children == 1:
         server = Server(config, modules, listens, 1, socks)  # type: ignore[arg-type]
-        asyncio.run(run_worker(server))
+        asyncio.run(run_worker(server, gc_tuning=True))
         return 0
     return _master(config, modules, listens, socks, children)
 
@@ -144,7 +144,7 @@ def _child(
     code = 0
     try:
         server = Server(config, modules, listens, rank, socks, workers=workers)  # type: ignore[arg-type]
-        asyncio.run(run_worker(server))
+        asyncio.run(run_worker(server, gc_tuning=True))
     except ConfigError as exc:
         print(f"siprouter: worker {rank}: {exc}", file=sys.stderr)
         code = 1

@@ -10,6 +10,7 @@ answers those still parked with 500, closes the sockets and stops the modules.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -30,6 +31,7 @@ from rpc.registry import RpcFault
 
 log = logging.getLogger("siprouter")
 SockKey = tuple[str, str, int]
+GC_THRESHOLDS = (50_000, 20, 100)  # gen0 allocations, gen0 runs per gen1, gen1 per gen2
 _state: dict[str, Any] = {"server": None, "master": os.getpid()}
 
 
@@ -125,8 +127,11 @@ def _bind(proto: str, host: str, port: int) -> socket.socket:
     return sock
 
 
-async def run_worker(server: Server, ready: asyncio.Event | None = None) -> None:
-    """Run a worker until SIGTERM/SIGINT; SIGHUP reloads the script."""
+async def run_worker(
+    server: Server, ready: asyncio.Event | None = None, gc_tuning: bool = False
+) -> None:
+    """Run a worker until SIGTERM/SIGINT; SIGHUP reloads the script. ``gc_tuning``
+    (the real processes of app.cli) calls :func:`tune_gc` once started."""
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, done.set)
@@ -134,6 +139,8 @@ async def run_worker(server: Server, ready: asyncio.Event | None = None) -> None
     loop.add_signal_handler(signal.SIGHUP, _reload_quietly, server)
     try:
         await server.start()
+        if gc_tuning:
+            tune_gc()
         log.info("worker %d ready on %s", server.rank, _bound_text(server))
         if ready is not None:
             ready.set()
@@ -143,6 +150,15 @@ async def run_worker(server: Server, ready: asyncio.Event | None = None) -> None
         await server.stop()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
+
+
+def tune_gc() -> None:
+    """After start-up: move what exists (modules, script, config) out of the collector's
+    sight and collect the young generation less often (docs/performance.md: ~15 % of the
+    CPU of an answered OPTIONS went to collections)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def _reload_quietly(server: Server) -> None:

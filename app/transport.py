@@ -154,6 +154,7 @@ class Transports:
         self.stats = Stats()
         self.ids = itertools.count(1)
         self.udp: list[UDPEndpoint] = []
+        self._udp_by_family: dict[bool, UDPEndpoint] = {}  # v6? -> the endpoint that sends
         self.servers: list[tuple[asyncio.Server, tuple[str, int]]] = []
         self.conns: dict[int, TCPConnection] = {}
         self.by_addr: dict[tuple[str, int], TCPConnection] = {}
@@ -266,8 +267,13 @@ class Transports:
         return ok
 
     def _send_udp(self, data: bytes, dest: Dest) -> bool:
-        family = socket.AF_INET6 if ":" in dest.host else socket.AF_INET
-        endpoint = next((e for e in self.udp if e.family == family), None)
+        v6 = ":" in dest.host
+        endpoint = self._udp_by_family.get(v6)
+        if endpoint is None or endpoint.transport is None or endpoint not in self.udp:
+            family = socket.AF_INET6 if v6 else socket.AF_INET
+            endpoint = next((e for e in self.udp if e.family == family), None)
+            if endpoint is not None:
+                self._udp_by_family[v6] = endpoint
         if endpoint is None or endpoint.transport is None:
             if not _is_ip(dest.host) and self.udp:
                 self._spawn(self._resolve_and_send(data, dest))
