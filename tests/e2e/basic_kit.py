@@ -91,7 +91,7 @@ def start_siprouter(tmp: Path, db: Path, extra: Sequence[str] = ()) -> Server:
     port = free_port()
     add_subscribers(db)
     log = tmp / "siprouter.log"
-    router = Siprouter(["-f", str(CFG), *example_defines(port, db, extra)], log)
+    router = Siprouter(["-f", str(CFG), *example_defines(port, db, extra)], log, workers=2)
     return Server("siprouter", port, log, stop_fn=router)
 
 
