@@ -175,7 +175,7 @@ class Core:
 
     def _dispatch(self, msg: Message, source: Source) -> None:
         try:
-            msg.validate()
+            msg.check()  # what a proxy relies on (sanity_check does the rest)
         except RemoteProtocolError as exc:
             self._invalid(msg, source, exc)
             return

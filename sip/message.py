@@ -239,8 +239,28 @@ class Message(HeaderSection):
         return self._view("exp", "expires", lambda v: min(parse_uint(v), 2**32 - 1))  # type: ignore[no-any-return]
 
     # -- validation --------------------------------------------------------------------------
+    def check(self) -> None:
+        """The checks a proxy makes of every message before routing it (Kamailio parses the
+        same headers before the script runs): Via, From, To, Call-ID and CSeq present and
+        well formed, Max-Forwards a number; raises RemoteProtocolError (status set). The other
+        headers are left to their views (and to :meth:`validate` or the sanity module)."""
+        if not self.call_id or self.cseq is None:  # CSeq parsed: may raise
+            raise RemoteProtocolError("missing Call-ID or CSeq header")
+        via, frm, to = self.via, self.from_, self.to  # first values, parsed
+        if via is None or frm is None or to is None:
+            raise RemoteProtocolError("missing Via, From or To header")
+        check_via(via)
+        _ = self.max_forwards  # a number, when present
+        low = self._low
+        for pats in _UNIQUE:  # RFC 3261 §7.3.1: these may not repeat (RFC 4475 multi01)
+            if (self._compact or self._folded) and len(self._spans_of(pats)) > 1:
+                raise RemoteProtocolError(f"more than one {pats[0][2:]} header")
+            if low.count(pats[0] + ":") + low.count(pats[0] + " ") > 1:
+                raise RemoteProtocolError(f"more than one {pats[0][2:]} header")
+
     def validate(self) -> None:
-        """Parse and check what a proxy relies on; raises RemoteProtocolError (status set)."""
+        """Parse and check every header and RFC 3261's rules (mandatory and single-valued
+        headers, header names); raises RemoteProtocolError (status set)."""
         counts: dict[str, int] = {}
         lines = self.raw_lines()
         written = [line.partition(":")[0].rstrip() for line in lines]
@@ -340,11 +360,18 @@ class Request(Message):
     def start_line(self) -> str:
         return f"{self.method} {self._uri_text} {self.version}"
 
+    def check(self) -> None:
+        super().check()
+        self._check_request()
+
     def validate(self) -> None:
+        super().validate()
+        self._check_request()
+
+    def _check_request(self) -> None:
         uri = self.uri
         if uri.is_sip and uri.headers is not None:
             raise RemoteProtocolError("headers are not allowed in a Request-URI")
-        super().validate()
         cseq = self.cseq
         if cseq is not None and cseq.method != self.method:
             status = 400 if self.method in METHODS else 501
@@ -381,6 +408,7 @@ class Response(Message):
         return f"<Response {self.status} {self.reason}>"
 
 
+_UNIQUE = (P_CALL_ID, P_CSEQ, P_FROM, P_TO)
 _SLOW = object()  # a core field to find the long way (see Message._core_fields)
 _ALL_SLOW = (_SLOW,) * 6
 _CORE_PATTERNS = tuple(

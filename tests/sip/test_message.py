@@ -218,3 +218,38 @@ def test_insert_refuses_header_injection() -> None:
         m.insert("X", "a\r\nVia: evil")
     with pytest.raises(LocalProtocolError):
         m.replace("X", "a\nb")
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (b"CSeq: 314159 INVITE\r\n", b""),
+        (b"i: a84b4c76e66710@pc33.atlanta.example.com\r\n", b""),
+        (b"To: Bob <sip:bob@biloxi.example.com>\r\n", b""),
+        (b"CSeq: 314159 INVITE", b"CSeq: x INVITE"),
+        (b"CSeq: 314159 INVITE", b"CSeq: 314159 BYE"),
+        (b"Max-Forwards: 70", b"Max-Forwards: seventy"),
+        (b"f: Alice <sip:alice@atlanta.example.com>", b'f: "Alice <sip:alice@atlanta.example.com>'),
+        (b";branch=z9hG4bK776asdhds", b";branch"),
+        (b"CSeq: 314159 INVITE\r\n", b"CSeq: 314159 INVITE\r\nCSeq: 1 INVITE\r\n"),
+        (b"To: Bob", b"To: <sip:x@y>\r\nto : Bob"),
+    ],
+)
+def test_check_rejects_what_a_proxy_relies_on(old: bytes, new: bytes) -> None:
+    parse(INVITE).check()
+    msg = parse(INVITE.replace(old, new))
+    with pytest.raises(RemoteProtocolError):
+        msg.check()
+
+
+def test_check_accepts_what_validate_accepts() -> None:
+    from .conformance import RFC4475, manifest, read
+
+    for row in manifest(RFC4475):
+        data = read(RFC4475, row["file"])
+        try:
+            msg = parse(data)
+            msg.validate()
+        except RemoteProtocolError:
+            continue
+        msg.check()  # never stricter than validate
