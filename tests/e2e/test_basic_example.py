@@ -1,4 +1,4 @@
-"""End to end: a stateless proxy (its own small cfg: OPTIONS to the proxy answered, every
+"""End to end: the stateless proxy of examples/stateless (OPTIONS to the proxy answered, every
 other request forwarded to NEXT_HOP) started as a real process, sipp as UAC and UAS on
 loopback, over UDP and TCP; plus ``siprouter -c`` on bad configurations. (The registrar and
 stateful proxy of examples/basic are tested in test_basic_calls.py.)"""
@@ -22,46 +22,9 @@ from .proc import (
 
 CALLS = 5
 
-FORWARD_CFG = """#!KAMAILIO
-#!trydef SIP_PORT 5060
-#!trydef NEXT_HOP "sip:127.0.0.1:5070"
-debug=2
-log_stderror=yes
-children=2
-listen=udp:127.0.0.1:SIP_PORT
-listen=tcp:127.0.0.1:SIP_PORT
-loadmodule "sl.so"
-loadmodule "kemix.so"
-loadmodule "app_python3.so"
-modparam("app_python3", "load", "forward.py")
-cfgengine "python"
-"""
-
-FORWARD_SCRIPT = """import sys
-
-import KSR as KSR
-
-
-def mod_init():
-    return kamailio()
-
-
-class kamailio:
-    def __init__(self):
-        self.next_hop = KSR.kx.get_def("NEXT_HOP") or "sip:127.0.0.1:5070"
-
-    def child_init(self, rank):
-        return 0
-
-    def ksr_request_route(self, msg):
-        if KSR.is_OPTIONS() and KSR.is_myself_ruri() and KSR.pv.is_null("$rU"):
-            KSR.sl.sl_send_reply(200, "Keepalive")
-            sys.exit()
-        KSR.setdsturi(self.next_hop)
-        if KSR.forward() < 0:
-            KSR.sl.sl_send_reply(500, "Cannot Forward")
-        return 1
-"""
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "stateless"
+FORWARD_CFG = (EXAMPLE / "kamailio.cfg").read_text()
+FORWARD_SCRIPT = (EXAMPLE / "forward.py").read_text()
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
