@@ -17,9 +17,11 @@ and ``siprouter-db`` can use it at the same time. Calls are serialized on one co
 from __future__ import annotations
 
 import json
+import random
 import re
 import sqlite3
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -96,11 +98,25 @@ class SQLiteStore(Store):
         try:
             self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self.db.row_factory = sqlite3.Row
-            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=5000"):
-                self.db.execute(f"PRAGMA {pragma}")
-            self.db.execute(_KV_DDL)
+            self._setup()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open SQLite database {path}: {exc}") from None
+
+    def _setup(self, attempts: int = 50) -> None:
+        """WAL mode and the key/value table. Workers forked together open the same file at
+        once, and switching to WAL can fail with "locked" without waiting for the busy
+        handler, so it is tried again for a few seconds."""
+        for attempt in range(attempts):
+            try:
+                self.db.execute("PRAGMA busy_timeout=5000")
+                for pragma in ("journal_mode=WAL", "synchronous=NORMAL"):
+                    self.db.execute(f"PRAGMA {pragma}")
+                self.db.execute(_KV_DDL)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == attempts - 1:
+                    raise
+                time.sleep(0.05 + 0.05 * random.random())
 
     def thread(self) -> ThreadPoolExecutor:
         """The one thread that runs this store's calls for the event loop."""

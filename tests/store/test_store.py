@@ -119,3 +119,22 @@ def test_siprouter_db(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert db_main(["-d", "mysql://x", "list"]) == 1
     out = capsys.readouterr()
     assert "alice@example.com" in out.out and "not supported" in out.err
+
+
+def test_forked_workers_open_one_new_file_at_once(tmp_path: Path) -> None:
+    """Workers forked together open the shared file at the same moment (WAL switch race)."""
+    from app.store.sqlite import SQLiteStore
+
+    for round_ in range(5):
+        path = str(tmp_path / f"race{round_}.db")
+        pids = []
+        for _ in range(6):
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    SQLiteStore(path).kv_set("ns", "k", 1, 0.0)
+                    os._exit(0)
+                except BaseException:  # noqa: BLE001 - any failure is the child's exit code
+                    os._exit(1)
+            pids.append(pid)
+        assert [os.waitpid(pid, 0)[1] for pid in pids] == [0] * 6
