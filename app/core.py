@@ -41,6 +41,8 @@ from sip import (
     parse_uri,
 )
 from sip.message import make_response
+from sip.proxy import add_received
+from sip.transaction_events import Peer
 
 if TYPE_CHECKING:
     from app.config import Listen
@@ -278,6 +280,8 @@ class Core:
             extra.append(self.server_header)
         tag = to_tag or self.to_tag(received)
         resp = make_response(received, status, reason, to_tag=tag, headers=extra, body=body)
+        src = ctx.source
+        add_received(resp, Peer(src.proto.upper(), src.ip, src.port))  # RFC 3581 §4, §18.2.1
         return resp, fw.reply_dest(received, ctx.source, bool(ctx.extra.get("force_rport")))
 
     @staticmethod

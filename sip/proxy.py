@@ -146,10 +146,11 @@ def replace_top_via(msg: Message, via: Via | str) -> None:
     msg.add("Via", str(via), index)
 
 
-def add_received(request: Request, source: Peer) -> bool:
+def add_received(request: Message, source: Peer) -> bool:
     """Add ``received`` when the top Via's host is not the source address (§18.2.1), and
     fill ``rport`` with the source port — with ``received`` always — when the client asked
-    for it (RFC 3581 §4). Returns whether the Via changed."""
+    for it (RFC 3581 §4). Returns whether the Via changed. ``request`` may also be a local
+    response to that request, whose top Via is the request's (it then carries the same)."""
     via = request.via
     if via is None:
         return False

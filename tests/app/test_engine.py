@@ -40,6 +40,9 @@ async def test_request_route_by_name_and_msg_object(tmp_path: Path) -> None:
         assert isinstance(resp, Response) and resp.status == 200
         assert resp.reason == "OK INFO" and resp.call_id == "a"
         assert resp.to_tag and resp.get("Server") == "siprouter"
+        # RFC 3581 §4: the request asked for rport; a local reply says where it came from
+        assert resp.via is not None and resp.via.rport == str(peer.port)
+        assert resp.via.received == "127.0.0.1"
     finally:
         peer.close()
         await server.stop()

@@ -26,7 +26,7 @@ Differences, chosen on purpose (also in docs/kamailio-differences.md):
   Kamailio's answer.
 
 Differences that do not change a final response (local replies retransmitted until their
-ACK, SQLite URL forms and schema, ``rport`` in local replies, Kamailio 5.6's app_python3 and
+ACK, SQLite URL forms and schema, Kamailio 5.6's app_python3 and
 a missing ``ksr_onsend_route``, tm's ``contacts_avp``) are in docs/kamailio-differences.md.
 
 With CI=true a missing kamailio (or one of its two modules) fails the test; otherwise it is
