@@ -23,6 +23,7 @@ import asyncio
 import functools
 import logging
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -42,13 +43,14 @@ INTERNAL = "siprouter.worker_stats"
 FRONT_ONLY = ("system.", "core.", "stats.")
 
 
-class Backend:
+class Backend(ABC):
     """One worker as seen from the listeners."""
 
     rank: int = 0
 
+    @abstractmethod
     async def call(self, method: str, params: Sequence[Any]) -> Any:
-        raise NotImplementedError
+        """Run ``method`` in this worker and return its result (or raise RpcFault)."""
 
 
 class Local(Backend):

@@ -43,24 +43,19 @@ class Suspensions:
     suspended: set[Cell]
     by_id: dict[tuple[int, int], Cell]
 
-    # provided by Stateful / ReplyContext
-    def new_cell(self, ctx: Ctx) -> Cell | None:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by Stateful / ReplyContext, which mix this class in
 
-    def derive_ctx(self, cell: Cell, route: str, keep_branches: bool = False) -> Ctx:
-        raise NotImplementedError
+        def new_cell(self, ctx: Ctx) -> Cell | None: ...
 
-    def arm(self, cell: Cell, br: UacBranch, seconds: float) -> None:
-        raise NotImplementedError
+        def derive_ctx(self, cell: Cell, route: str, keep_branches: bool = False) -> Ctx: ...
 
-    def reply(self, ctx: Ctx, status: int, reason: str | None = None) -> bool:
-        raise NotImplementedError
+        def arm(self, cell: Cell, br: UacBranch, seconds: float) -> None: ...
 
-    def check_done(self, cell: Cell) -> None:
-        raise NotImplementedError
+        def reply(self, ctx: Ctx, status: int, reason: str | None = None) -> bool: ...
 
-    def unsuspend(self, cell: Cell) -> None:
-        raise NotImplementedError
+        def check_done(self, cell: Cell) -> None: ...
+
+        def unsuspend(self, cell: Cell) -> None: ...
 
     # -- suspend -------------------------------------------------------------------------------
     def suspend(self, ctx: Ctx) -> tuple[int, int] | None:
