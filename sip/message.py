@@ -17,7 +17,6 @@ a round trip; the body stays ``bytes``.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,8 +60,6 @@ __all__ = [
 _SINGLE = ("call-id", "from", "to", "cseq", "max-forwards", "content-length", "content-type")
 _AUTH_HEADERS = ("authorization", "proxy-authorization", "www-authenticate", "proxy-authenticate")
 _MANDATORY = ("to", "from", "cseq", "call-id", "via")
-_NOT_TOKEN_RE = re.compile(r"[^A-Za-z0-9\-.!%*_+`'~]")
-_VERSION_RE = re.compile(r"SIP/\d+\.\d+\Z", re.I)
 
 
 @dataclass(frozen=True)
