@@ -217,6 +217,8 @@ class ReplyContext:
         status = resp.status
         if status >= 200 and cell.status >= 200 and not (status < 300 and cell.is_invite):
             return False
+        for fixup in cell.upstream_fixups:
+            resp = fixup(resp)
         shell, now = self.core.tx, self.core.tx.now()
         tx = shell.layer.get(cell.key)
         if tx is None or tx.state not in _OPEN_IST:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from app.context import Ctx, Dest, Source
@@ -108,6 +109,9 @@ class Cell:
     suspended: bool = False
     terminated: bool = False  # the server transaction is gone
     failed_branch: int = -1
+    # applied in order to every reply before it goes upstream (e.g. rtjson restoring the
+    # From/To it rewrote); each returns the reply to send
+    upstream_fixups: list[Callable[[Response], Response]] = field(default_factory=list)
 
     @property
     def method(self) -> str:
