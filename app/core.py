@@ -240,21 +240,17 @@ class Core:
         body: bytes = b"",
     ) -> bool:
         """Reply to the context's request (RFC 3261 §8.2.6, §18.2.2): through its tm
-        transaction when it has one, else statelessly (a server transaction still absorbs
-        the retransmissions)."""
+        transaction when it has one, else statelessly as Kamailio's sl does — no state is
+        kept, a retransmitted request runs the script again and gets the same reply (the
+        To-tag is derived from the request), the ACK of a negative reply is filtered by
+        :meth:`_our_ack`."""
         if ctx.extra.get("tm_cell") is not None:
             return self.stateful.reply(ctx, status, reason, headers, body)
         built = self.build_reply(ctx, status, reason, to_tag=to_tag, headers=headers, body=body)
         if built is None:
             return False
         resp, dest = built
-        received = ctx.received
-        assert isinstance(received, Request)
-        key = self.tx.reply(received, resp, dest, ctx.extra.get("tx"))
-        if key is not None:
-            ctx.extra["tx"], ok = key, True
-        else:
-            ok = self.send(bytes(resp), dest)
+        ok = self.send(bytes(resp), dest)
         if ok and status >= ctx.replied:
             ctx.replied = status
         self.stats[f"sent_replies_{status // 100}xx"] += 1

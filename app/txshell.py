@@ -5,11 +5,12 @@
 * Outgoing datagrams (:meth:`~sip.transaction.TransactionLayer.drain`) are sent through the
   core's transports; a ``Peer`` maps to a :class:`~app.context.Dest` (a stream peer is
   reached over its connection by address).
-* Server transactions are created only when the core answers a request itself (``sl``, a
-  script error, later ``tm``): from then on the layer absorbs the request's retransmissions
-  (re-sending the final reply), retransmits non-2xx replies to INVITE over UDP and absorbs
-  their ACK. A request that is forwarded statelessly gets no transaction, so its
-  retransmissions are forwarded again (RFC 3261 §16.11).
+* Server transactions are created only by ``tm`` (``t_newtran``/``t_relay``): from then on
+  the layer absorbs the request's retransmissions (re-sending the final reply), retransmits
+  non-2xx replies to INVITE over UDP and absorbs their ACK. Local replies without tm are
+  stateless, as Kamailio's ``sl`` (:meth:`app.core.Core.reply`), and a request that is
+  forwarded statelessly gets no transaction, so its retransmissions run the script again
+  (RFC 3261 §16.11).
 * Stray responses and ACKs that match no transaction go on to the script (reply route /
   request route) and are relayed statelessly.
 
@@ -27,7 +28,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from app.context import Dest, Source
-from sip import Message, Request, Response
+from sip import Message, Request
 from sip.matching import server_key
 from sip.transaction import (
     AckReceived,
@@ -87,17 +88,6 @@ class TransactionShell:
         key = next((e.tx for e in events if isinstance(e, RequestReceived | CancelReceived)), None)
         if key is None:
             self._after(events)
-        return key
-
-    def reply(
-        self, request: Request, response: Response, dest: Dest, key: TxKey | None
-    ) -> TxKey | None:
-        """Send a locally generated reply through a server transaction (made if needed)."""
-        if key is None or key not in self.layer:
-            key = self.server(request, dest)
-            if key is None:
-                return None
-        self._after(self.layer.send_response(response, self.now(), key))
         return key
 
     # -- outputs and the timer ------------------------------------------------------------------
