@@ -13,18 +13,27 @@ for a caller that prefers the module API (call one of the two, not both).
 ``loose_route()`` follows Kamailio 5.6 (compared on loopback): 1 routed by Route (``$du`` set
 to a loose next hop, or the Request-URI rewritten for a strict one), -1 no Route, -3 an
 initial request whose only Route was ours; 2/-2 (outbound flow tokens) never happen here.
+
+Callbacks (Kamailio's rr API ``register_rrcb``): ``module.api["register_rrcb"](cb)`` adds
+``cb(ctx, params)``, run by ``loose_route()`` when the Route it consumed was ours and had
+parameters (``params`` as ``check_route_param`` sees them, ``"lr;ftag=x;name=value"``), before
+it returns; its return code does not change, an exception in a callback is logged. With no
+callback registered loose_route does nothing more. ``add_rr_param()`` in a branch route adds
+the parameter to our Record-Route of that branch only (e.g. rtjson's From/To restore data).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 from app.module import Module
 from modules import _rrbuild as rb
 from modules._pvfmt import pv_format
-from sip import URI, Request
+from sip import URI, RemoteProtocolError, Request
+from sip.headers import parse_name_addr
 from sip.routing import postprocess_routes, preprocess_routes
 
 module = Module("rr", doc="Record-Route and loose routing")
@@ -39,6 +48,25 @@ module.param("sockname_mode", int, 0, doc="accepted; not used")
 module.param("custom_user_avp", str, "", doc="accepted; not used")
 
 log = logging.getLogger("siprouter.rr")
+
+#: ``cb(ctx, params)`` run by loose_route() when our Route had parameters (register_rrcb)
+RR_CALLBACKS: list[Callable[[Any, str], None]] = []
+
+
+@module.export("register_rrcb")
+def register_rrcb(callback: Callable[[Any, str], None]) -> None:
+    """Run ``callback(ctx, params)`` from loose_route() whenever our consumed Route had
+    parameters (registering the same callable twice registers it once)."""
+    if callback not in RR_CALLBACKS:
+        RR_CALLBACKS.append(callback)
+
+
+def _run_callbacks(ctx: Any, params: str) -> None:
+    for callback in RR_CALLBACKS:
+        try:
+            callback(ctx, params)
+        except Exception:  # a module's bug must not change loose_route's answer
+            log.exception("rr: callback %r failed (Call-ID %s)", callback, ctx.call_id)
 
 
 # -- Record-Route ---------------------------------------------------------------------------
@@ -139,8 +167,34 @@ def add_rr_param(ctx: Any, param: str) -> int:
     if not text:
         return -1
     st = rb.state(ctx)
+    if not st.count and ctx.route == "branch_route":
+        return _branch_param(ctx, text if text.startswith(";") else ";" + text)
     st.params += text if text.startswith(";") else ";" + text
     return _apply(ctx, st) if st.count else 1
+
+
+@module.export("add_branch_param")
+def _branch_param(ctx: Any, params: str) -> int:
+    """Branch route: append ``params`` to our Record-Route values (the top ones) of this
+    branch's request; -1 when it has none (record_route() was not called)."""
+    msg = ctx.msg
+    is_mine = _mine(ctx)
+    values = msg.values("Record-Route")[:2] if "record-route" in msg else []
+    ours = []
+    for value in values:
+        try:
+            mine = is_mine(parse_name_addr(value).uri)
+        except (ValueError, RemoteProtocolError):
+            mine = False
+        if not mine or ">" not in value:
+            break
+        ours.append(value)
+    if not ours:
+        return -1
+    cuts = [v.rindex(">") for v in ours]
+    values = [v[:c] + params + v[c:] for v, c in zip(ours, cuts, strict=True)]
+    rb.replace_ours(ctx.editing(), len(ours), values)
+    return 1
 
 
 @module.function("remove_record_route")
@@ -196,12 +250,16 @@ def loose_route(ctx: Any) -> int:
     preprocess_routes(msg, is_mine)
     st.routed = True
     if not msg.routes:
+        if RR_CALLBACKS and st.route_params:
+            _run_callbacks(ctx, st.route_params)
         return 1 if req.to_tag else -3
     nxt = msg.routes[0].uri
     if nxt.has_param("lr"):
         ctx.dst_uri = str(nxt.replace(headers=None))
     else:
         postprocess_routes(msg)
+    if RR_CALLBACKS and st.route_params:
+        _run_callbacks(ctx, st.route_params)
     return 1
 
 

@@ -24,13 +24,29 @@ The document::
   replaced, the header's parameters (the tags) kept; an empty ``display`` removes the
   display name.
 
+From/To for the whole dialog (Kamailio's uac ``restore_mode`` "auto", the default here:
+``restore_mode`` "auto" | "none"): replies relayed back to the caller carry the From/To it
+sent (display name and URI; the callee's To tag kept), and later in-dialog requests are
+translated in both directions -- from the caller, From/To get the new values; from the
+callee, its From gets the To the caller sent and its To the caller's From; their replies get
+back what their sender sent. The values travel in parameters of our Record-Route
+(``rr_from_param`` ``rjf``, ``rr_to_param`` ``rjt``; see :mod:`modules._fromto` for the
+encoding, ``MAX_VALUE`` 256 characters per value), so **the INVITE must be record-routed**
+(``KSR.rr.record_route()`` before ``t_relay``), as Kamailio requires; the direction of an
+in-dialog request comes from the ``ftag`` of our Route (rr's ``append_fromtag``, on by
+default). ``restore_key`` (a secret, the same on every proxy of the dialog's path that
+restores) seals the parameter values: the user agents, which see our Record-Route, can
+neither read the other side's identity nor forge it. The callee's 2xx retransmitted after
+the INVITE transaction ended is relayed as it comes (statelessly).
+
 Differences from Kamailio, for what its users trip over: ``branch_flags`` apply to every
 route (Kamailio applies them to the first route only, although its README says otherwise),
 ``update_branch`` also works for parallel documents (route chosen by the branch index), and
 From/To are rewritten by rtjson itself on the outgoing branch (Kamailio hands them to the
 uac module, whose replace functions act on the original request through lumps and get the
-display name and URI of forked branches wrong). Replies and later in-dialog requests are not
-translated back (uac's ``restore_mode``): the UAs see the rewritten values.
+display name and URI of forked branches wrong); each branch records its own values, so
+parallel or serial routes with different From/To are restored correctly, display names
+included (uac restores URIs only).
 """
 
 from __future__ import annotations
@@ -40,12 +56,18 @@ from typing import Any
 
 from app.context import Branch, Ctx
 from app.module import Module
+from modules import _fromto as ft
+from modules import load_module
 from modules._jsonpath import PathError, loads
 from sip import RemoteProtocolError, parse_uri
 from sip.headers import NameAddr, parse_name_addr
 
 module = Module("rtjson", doc="routing from a JSON document")
 module.param("xavp_cfg", str, "rtjson", doc="xavp holding the document and the index")
+module.param("restore_mode", str, "auto", doc="auto: From/To restored for the whole dialog; none")
+module.param("rr_from_param", str, "rjf", doc="Record-Route parameter keeping From")
+module.param("rr_to_param", str, "rjt", doc="Record-Route parameter keeping To")
+module.param("restore_key", str, "", doc="secret sealing the Record-Route parameters")
 log = logging.getLogger("siprouter.rtjson")
 ROUTINGS = ("serial", "parallel")
 
@@ -235,7 +257,9 @@ def _timers(ksr: Any, route: dict[str, Any]) -> None:
 
 
 def _from_to(ctx: Ctx, headers: dict[str, Any]) -> None:
-    """Rewrite From/To of the branch's request (display name and URI; tags kept)."""
+    """Rewrite From/To of the branch's request (display name and URI; tags kept) and keep
+    what the rest of the dialog needs to translate them (restore_mode auto)."""
+    kept: dict[str, tuple[str, str]] = {}  # header -> (as the caller sent it, as relayed)
     for which, name in (("from", "From"), ("to", "To")):
         value = headers.get(which)
         if not isinstance(value, dict) or not value.get("uri"):
@@ -248,10 +272,130 @@ def _from_to(ctx: Ctx, headers: dict[str, Any]) -> None:
             new = rewrite(
                 parse_name_addr(current), str(value.get("display") or ""), str(value["uri"])
             )
+            sent = ctx.received.get(name) or current
+            kept[name] = (ft.bare(parse_name_addr(sent)), ft.bare(parse_name_addr(new)))
         except (ValueError, RemoteProtocolError) as exc:
             log.error("rtjson: cannot rewrite %s (Call-ID %s): %s", name, ctx.call_id, exc)
             continue
         msg.replace(name, new)
+    if kept and module.cfg["restore_mode"] == "auto":
+        _keep(ctx, kept)
+
+
+def _keep(ctx: Ctx, kept: dict[str, tuple[str, str]]) -> None:
+    """Replies restored through the transaction; the values in our Record-Route."""
+    _restore_replies(ctx, {name: pair[0] for name, pair in kept.items()})
+    key = module.cfg["restore_key"]
+    params = ""
+    for name, (original, new) in kept.items():
+        encoded = ft.encode(original, new, key)
+        if encoded is None:
+            log.warning("rtjson: %s too long to keep in Record-Route, the dialog's later "
+                        "requests are not translated (Call-ID %s)", name, ctx.call_id)  # fmt: skip
+            continue
+        params += f";{_param_name(name)}={encoded}"
+    if params and _rr_api("add_branch_param")(ctx, params) < 0:
+        log.debug("rtjson: INVITE not record-routed, From/To of later requests are not "
+                  "translated (Call-ID %s)", ctx.call_id)  # fmt: skip
+
+
+def _param_name(header: str) -> str:
+    return str(module.cfg["rr_from_param" if header == "From" else "rr_to_param"])
+
+
+def _rr_api(name: str) -> Any:
+    return load_module("rr").api[name]
+
+
+def _restore_replies(ctx: Ctx, values: dict[str, str]) -> None:
+    """Replies upstream get ``values`` (header -> ``display <uri>``) back: through the
+    transaction's fixups (``tm_upstream_fixups`` until tm has created it)."""
+    cell = ctx.extra.get("tm_cell")
+    if cell is not None:
+        fixups = cell.upstream_fixups
+    else:
+        fixups = ctx.extra.setdefault("tm_upstream_fixups", [])
+    for fixup in fixups:
+        if isinstance(fixup, ft.RestoreReplies):
+            for name, value in values.items():
+                fixup.values.setdefault(name, value)
+            return
+    fixups.append(ft.RestoreReplies(dict(values)))
+
+
+def on_route(ctx: Ctx, params: str) -> None:
+    """rr callback (loose_route consumed our Route): translate From/To of an in-dialog
+    request whose Route carries our parameters."""
+    names = (module.cfg["rr_from_param"], module.cfg["rr_to_param"])
+    if names[0] + "=" not in params and names[1] + "=" not in params:
+        return
+    received = ctx.received
+    if ctx.request is None or not received.to_tag or module.cfg["restore_mode"] != "auto":
+        return
+    found = dict(p.partition("=")[::2] for p in params.split(";"))
+    pairs: dict[str, tuple[str, str]] = {}
+    for header, name in zip(("From", "To"), names, strict=True):
+        if found.get(name):
+            pair = ft.decode(found[name], module.cfg["restore_key"])
+            if pair is None:
+                log.warning("rtjson: Route parameter %s does not decode, %s left as is "
+                            "(Call-ID %s)", name, header, ctx.call_id)  # fmt: skip
+                continue
+            pairs[header] = pair
+    down = _downstream(ctx, found.get("ftag"), pairs)
+    if not pairs or down is None:
+        return
+    if down:  # caller -> callee: the values the callee knows
+        wanted = {name: pair[1] for name, pair in pairs.items()}
+    else:  # callee -> caller: its From is the caller's To, its To the caller's From
+        swap = {"From": "To", "To": "From"}
+        wanted = {swap[name]: pair[0] for name, pair in pairs.items()}
+    msg = ctx.editing()
+    sent = {}
+    for name, value in wanted.items():
+        current = received.get(name)
+        if current is None:
+            continue
+        try:
+            sent[name] = ft.bare(parse_name_addr(current))
+        except (ValueError, RemoteProtocolError):
+            continue
+        if sent[name] != value:
+            ft.rewrite_header(msg, name, value)
+    if sent and ctx.request.method != "ACK":
+        _restore_replies(ctx, sent)
+
+
+def _downstream(ctx: Ctx, ftag: str | None, pairs: dict[str, tuple[str, str]]) -> bool | None:
+    """True for a request from the caller, False from the callee, None if unknown: the
+    ``ftag`` of our Route, else which of the kept values the request's From matches."""
+    received = ctx.received
+    if ftag is not None:
+        return ftag == (received.from_tag or "")
+    try:
+        sender = str(parse_name_addr(received.get("From") or "").uri)
+        target = str(parse_name_addr(received.get("To") or "").uri)
+        if "From" in pairs:
+            original, new = (str(parse_name_addr(v).uri) for v in pairs["From"])
+            if sender == original or target == new:
+                return sender == original
+        if "To" in pairs:
+            original, new = (str(parse_name_addr(v).uri) for v in pairs["To"])
+            if sender == new or target == original:
+                return sender != new
+    except (ValueError, RemoteProtocolError):
+        return None
+    return None
+
+
+@module.on_start
+def _register() -> None:
+    """loose_route() calls :func:`on_route` (also after a restart: the dialogs' data is in
+    their Route sets)."""
+    _rr_api("register_rrcb")(on_route)
+
+
+module.on_child_init(lambda rank: _register())
 
 
 def rewrite(current: NameAddr, display: str, uri: str) -> str:

@@ -20,6 +20,7 @@ import socket
 import time
 import uuid
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 from .http_kit import MiniUas, Prober, Rig, finish, free_port
 
@@ -303,6 +304,168 @@ def test_rtjson_rewrites_from_and_to_of_the_branch(tmp_path: Path) -> None:
             assert "SIPpTag01" in h["from"]  # the caller's tag is kept
     finally:
         uas.close()
+        assert rig.stop() == 0, rig.logs()
+    _clean(rig)
+
+
+# -- rtjson From/To for the whole dialog: sipp caller and callee check every header ------------
+def _check(header: str, pattern: str, var: str) -> str:
+    """A sipp action failing the call unless ``header``'s value matches ``pattern`` (ERE)."""
+    return (f'<ereg regexp="{escape(pattern, {chr(34): "&quot;"})}" search_in="hdr" '
+            f'header="{header}:" check_it="true" assign_to="{var}" />')  # fmt: skip
+
+
+def _both(frm: str, to: str, n: str = "") -> str:
+    return f"<action>{_check('From', frm, 'f' + n)}{_check('To', to, 't' + n)}</action>"
+
+
+def _fromto_caller(tmp: Path, callee_hangs_up: bool) -> str:
+    """INVITE "Caller" <sip:sipp@...>, To <sip:fromto@proxy>; the 180/200 must carry these
+    back (with the callee's tag); then BYE, or the callee's BYE with From/To swapped."""
+    me = r'"Caller" <sip:sipp@127\.0\.0\.1:[0-9]+>;tag=[0-9]+SIPpTag01[0-9]+'
+    callee = r"<sip:fromto@127\.0\.0\.1:[0-9]+>;tag=[0-9]+SIPpTag02[0-9]+"
+    frm = '"Caller" <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]'
+    to = "<sip:[service]@[remote_ip]:[remote_port]>"
+    head = f"""Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      From: {frm}
+      To: {to}"""
+    hangup = f"""<recv request="BYE">{_both(callee, me, "3")}</recv>
+  <send><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+  ]]></send>""" if callee_hangs_up else f"""<send retrans="500"><![CDATA[
+      BYE [next_url] SIP/2.0
+      [routes]
+      {head}[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+
+  ]]></send>
+  <recv response="200" />"""  # fmt: skip
+    refs = ",f3,t3" if callee_hangs_up else ""
+    path = tmp / f"fromto_uac_{int(callee_hangs_up)}.xml"
+    path.write_text(f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="rtjson from/to caller">
+  <send retrans="500"><![CDATA[
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      {head}
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:sipp@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Length: 0
+
+  ]]></send>
+  <recv response="100" optional="true" />
+  <recv response="180">{_both(me, callee, "1")}</recv>
+  <recv response="200" rrs="true">{_both(me, callee, "2")}</recv>
+  <send><![CDATA[
+      ACK [next_url] SIP/2.0
+      [routes]
+      {head}[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+  ]]></send>
+  {hangup}
+  <Reference variables="f1,t1,f2,t2{refs}" />
+</scenario>
+""")
+    return str(path)
+
+
+def _fromto_callee(tmp: Path, callee_hangs_up: bool) -> str:
+    """Sees the rewritten From/To on INVITE, ACK and the caller's BYE; its own BYE goes with
+    From/To as it knows them (To and From of the INVITE swapped)."""
+    # [\\] is a backslash in a bracket expression, however sipp reads backslashes
+    caller = r'"Alice [\\]"A[\\]"" <sip:alice@a\.example>;tag=[0-9]+SIPpTag01[0-9]+'
+    me = r"<sip:\+15551234@b\.example;user=phone>"
+    me_tagged = me + ";tag=[0-9]+SIPpTag02[0-9]+"
+    reply = """[last_Via:]
+      [last_Record-Route:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag02[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port]>
+      Content-Length: 0"""
+    invite_check = (f"<action>{_check('From', caller, 'f1')}"
+                    f'{_check("To", me + "$", "t1")}'
+                    '<ereg regexp=".*" search_in="hdr" header="From:" assign_to="from" />'
+                    '<ereg regexp=".*" search_in="hdr" header="To:" assign_to="to" />'
+                    "</action>")  # fmt: skip
+    hangup = """<send retrans="500"><![CDATA[
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [routes]
+      From: [$to];tag=[pid]SIPpTag02[call_number]
+      To: [$from]
+      Call-ID: [call_id]
+      CSeq: 1 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+
+  ]]></send>
+  <recv response="200" />""" if callee_hangs_up else f"""<recv request="BYE">{_both(caller, me_tagged, "3")}</recv>
+  <send><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+  ]]></send>"""  # fmt: skip
+    refs = "" if callee_hangs_up else ",f3,t3"
+    path = tmp / f"fromto_uas_{int(callee_hangs_up)}.xml"
+    path.write_text(f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="rtjson from/to callee">
+  <recv request="INVITE" rrs="true">{invite_check}</recv>
+  <send><![CDATA[
+      SIP/2.0 180 Ringing
+      {reply}
+
+  ]]></send>
+  <send retrans="500"><![CDATA[
+      SIP/2.0 200 OK
+      {reply}
+
+  ]]></send>
+  <recv request="ACK">{_both(caller, me_tagged, "2")}</recv>
+  {hangup}
+  <pause milliseconds="1000" />
+  <Reference variables="from,to,f1,t1,f2,t2{refs}" />
+</scenario>
+""")
+    return str(path)
+
+
+def test_rtjson_from_to_last_the_whole_dialog(tmp_path: Path) -> None:
+    """The callee sees the rewritten From/To (INVITE, ACK, the caller's BYE); the caller's
+    180/200 carry its own values; the callee's BYE reaches the caller with them too."""
+    callee = free_port()
+    headers = {"from": {"display": 'Alice "A"', "uri": "sip:alice@a.example"},
+               "to": {"display": "", "uri": "sip:+15551234@b.example;user=phone"}}  # fmt: skip
+    rig = _rig(tmp_path, {"*": _route(callee, headers=headers)})
+    try:
+        for callee_hangs_up in (False, True):
+            name = f"fromto{int(callee_hangs_up)}"
+            uas = rig.uas(callee, 3, _fromto_callee(tmp_path, callee_hangs_up), name + "-uas")
+            uac = rig.caller("fromto", 3, 10, _fromto_caller(tmp_path, callee_hangs_up), name)
+            assert finish(uac, 30) == 0, rig.logs()
+            assert finish(uas, 30) == 0, rig.logs()
+    finally:
         assert rig.stop() == 0, rig.logs()
     _clean(rig)
 

@@ -169,6 +169,36 @@ async def test_loose_route_double_rr_routes_and_preloaded(tmp_path: Path) -> Non
     assert got is not None and res[0] == 1  # a preloaded Route to another hop
 
 
+async def test_callbacks_run_on_our_route_params_and_change_nothing(tmp_path: Path) -> None:
+    """register_rrcb: the callback sees the params of our Route, may edit the message, and
+    neither it nor a failing one changes loose_route's answer."""
+    seen: list[str] = []
+
+    def record(ctx: object, params: str) -> None:
+        seen.append(params)
+        ctx.editing().insert("X-Cb", params)  # type: ignore[attr-defined]
+
+    def broken(ctx: object, params: str) -> None:
+        raise RuntimeError("boom")
+
+    rr.module.api["register_rrcb"](record)
+    rr.module.api["register_rrcb"](broken)
+    rr.module.api["register_rrcb"](record)  # once only
+    try:
+        res, got = await _route(
+            tmp_path, "sip:bob@10.0.0.9", "<sip:{me};lr;ftag=f1;nat=yes>, <sip:{hop};lr>"
+        )
+        assert got is not None and res[:2] == [1, str(got.routes[0].uri)]
+        assert seen == ["lr;ftag=f1;nat=yes"] and got.get("X-Cb") == seen[0]
+        res, got = await _route(tmp_path, "sip:{hop}", "<sip:{me};lr;x=1>", to_tag=False)
+        assert got is not None and res[0] == -3 and seen[-1] == "lr;x=1"
+        res, got = await _route(tmp_path, "sip:bob@10.0.0.9", "<sip:{hop};lr>")  # not ours
+        assert got is not None and res[0] == 1 and len(seen) == 2 and "X-Cb" not in got
+    finally:
+        rr.RR_CALLBACKS.remove(record)
+        rr.RR_CALLBACKS.remove(broken)
+
+
 DIALOG = """
     import KSR
 
