@@ -36,8 +36,11 @@ encoding, ``MAX_VALUE`` 256 characters per value), so **the INVITE must be recor
 in-dialog request comes from the ``ftag`` of our Route (rr's ``append_fromtag``, on by
 default). ``restore_key`` (a secret, the same on every proxy of the dialog's path that
 restores) seals the parameter values: the user agents, which see our Record-Route, can
-neither read the other side's identity nor forge it. The callee's 2xx retransmitted after
-the INVITE transaction ended is relayed as it comes (statelessly).
+neither read the other side's identity nor forge it. The replies of the initial INVITE are
+restored through ``Cell.upstream_fixups``; those of in-dialog requests through
+``ctx.extra["tm_upstream_fixups"]``, which tm must move to the cell it creates for the
+request (``t_relay`` after ``loose_route``). The callee's 2xx retransmitted after the INVITE
+transaction ended is relayed as it comes (statelessly).
 
 Differences from Kamailio, for what its users trip over: ``branch_flags`` apply to every
 route (Kamailio applies them to the first route only, although its README says otherwise),

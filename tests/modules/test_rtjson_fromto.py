@@ -221,3 +221,15 @@ def test_registered_with_rr() -> None:
     rtjson._register()
     rtjson._register()
     assert rr.RR_CALLBACKS.count(rtjson.on_route) == 1
+
+
+def test_add_rr_param_in_a_branch_route_edits_that_branch() -> None:
+    received = _req("INVITE", A_FROM + ";tag=a1", A_TO, f"Record-Route: <sip:{ME};lr;ftag=a1>\r\n")
+    branch = Ctx(received.copy(), Source("udp", "10.0.0.7", 5060), _core(),
+                 route="branch_route", original=received)  # fmt: skip
+    assert rr.add_rr_param(branch, ";b=2") == 1
+    assert branch.msg.get("Record-Route") == f"<sip:{ME};lr;ftag=a1;b=2>"
+    assert received.get("Record-Route") == f"<sip:{ME};lr;ftag=a1>"
+    other = Ctx(_req("INVITE", A_FROM, A_TO, "Record-Route: <sip:p.example;lr>\r\n"),
+                core=_core(), route="branch_route")  # fmt: skip
+    assert rr.add_rr_param(other, "b=2") == -1  # not record-routed by us
