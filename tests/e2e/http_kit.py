@@ -180,6 +180,19 @@ class Prober:
                 "max_ms": 1000 * rtts[-1]}  # fmt: skip
 
 
+def most_calls_at_once(folder: Path, scenario: str) -> int:
+    """The highest ``CurrentCall`` of sipp's ``-trace_stat`` files of ``scenario`` (sampled
+    every ``-fd`` seconds) in ``folder``."""
+    best = 0
+    for path in folder.glob(f"{Path(scenario).stem}_*_.csv"):
+        rows = [line.split(";") for line in path.read_text().splitlines()]
+        if not rows or "CurrentCall" not in rows[0]:
+            continue
+        col = rows[0].index("CurrentCall")
+        best = max([best, *(int(r[col]) for r in rows[1:] if len(r) > col and r[col].isdigit())])
+    return best
+
+
 class Rig:
     """Service + siprouter (example cfg unless ``cfg``) + sipp peers on loopback."""
 
@@ -215,12 +228,14 @@ class Rig:
         return proc
 
     def caller(self, user: str, calls: int, rate: float = 20, scenario: str = "http_uac.xml",
-               name: str = "", limit: int = 0, timeout: float = 60) -> subprocess.Popen[bytes]:  # fmt: skip
-        """A sipp caller: ``calls`` calls to ``user`` through the proxy."""
+               name: str = "", limit: int = 0, timeout: float = 60,
+               extra: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:  # fmt: skip
+        """A sipp caller: ``calls`` calls to ``user`` through the proxy (``extra``: more sipp
+        arguments, e.g. ``-d`` for scenarios that pause)."""
         scn = scenario if "/" in scenario else str(SCENARIOS / scenario)
         proc = sipp(["-sf", scn, f"127.0.0.1:{self.port}", "-i", "127.0.0.1",
                      "-p", str(free_port()), "-s", user, "-m", str(calls), "-r", str(rate),
-                     "-l", str(limit or calls)],
+                     "-l", str(limit or calls), *extra],
                     self.tmp / f"{name or user}.log", timeout=timeout)  # fmt: skip
         self.procs.append(proc)
         return proc
@@ -257,4 +272,4 @@ class Rig:
 
 
 __all__ = ["Rig", "Blackhole", "MiniUas", "Prober", "fail_scenario", "finish", "free_port", "options_rtt",
-           "start_service", "EXAMPLE"]  # fmt: skip
+           "most_calls_at_once", "start_service", "EXAMPLE"]  # fmt: skip

@@ -204,21 +204,25 @@ def test_chained_queries_then_relay(tmp_path: Path) -> None:
 
 
 def test_http_client_calls_do_not_wait_for_each_other(tmp_path: Path) -> None:
-    ok = free_port()
+    """http_client.query_post_hdrs (Kamailio's blocking API) parks only its message: 200
+    calls at 100/s to a service answering in 300 ms overlap (about 30 queries wait at once;
+    one at a time would take 60 s), and OPTIONS are answered meanwhile."""
+    ok, calls = free_port(), 200
     rig = _rig(tmp_path, {"*": _route(ok)}, latency_ms=300)
     try:
-        uas = rig.uas(ok, 60)
+        uas = rig.uas(ok, calls)
         prober = Prober(rig.port, every=0.02)
         started = time.monotonic()
-        code = finish(rig.caller("blocking", 60, 100), 60)
+        code = finish(rig.caller("blocking", calls, 100), 60)
         elapsed = time.monotonic() - started
         rtt = prober.stop()
         assert code == 0, rig.logs()
         assert finish(uas, 30) == 0, rig.logs()
         stats = rig.stats()
-        # one after the other would take 60 x 0.3 = 18 s; placed in 0.6 s, each waits 0.3 s
-        assert elapsed < 6, elapsed
-        assert stats["queries"] == 60 and stats["max_waiting"] >= 10, stats
+        print(f"{calls} calls in {elapsed:.1f} s, at most {stats['max_waiting']} queries "
+              f"waiting at once; OPTIONS {rtt}")  # fmt: skip
+        assert elapsed < 12, elapsed  # placed in 2 s, each waits 0.3 s; serially: 60 s
+        assert stats["queries"] == calls and stats["max_waiting"] >= 20, stats
         assert rtt["p50_ms"] < 20 and rtt["within_20ms"] >= 0.9, rtt
     finally:
         assert rig.stop() == 0, rig.logs()
