@@ -2,6 +2,7 @@
 latency.
 
     python bench/http_routing.py [--calls 2000] [--rate 150] [--latency-ms 0 50] [--workers 1]
+    python bench/http_routing.py --calls 2000 --rate 150 --latency-ms 200 --hold --probe
 
 Runs the example as shipped (examples/http-routing: tm + http_async_client + rtjson, the
 INVITE's transaction suspended while the service answers, record-routed ACK/BYE): the
@@ -10,8 +11,12 @@ siprouter, and a sipp UAC placing INVITE/ACK/BYE calls at ``--rate`` (tests/e2e/
 http_uac.xml). Prints, per service latency: successful calls per second of wall time, the
 proxy's CPU time (user+system, all its processes) per call, the proxy-added latency (sipp's
 INVITE->200 time minus the service latency: p50/p99; it includes the HTTP round trip's own
-cost), and the most queries the service had waiting at once. A benchmark, not a test; every
-process it starts is stopped by its own handle.
+cost), and the most queries the service had waiting at once. ``--hold`` keeps every call
+open (a pause before BYE, tests/e2e/scenarios/http_uac_hold.xml) until the last one is up:
+all ``--calls`` calls in flight at once (the most sipp counted is printed; calls/s then
+measures the hold, not the proxy). ``--probe`` sends an OPTIONS every 20 ms meanwhile and
+prints how fast they were answered; ``--tcp`` runs both sipps over TCP (no retransmissions).
+A benchmark, not a test; every process it starts is stopped by its own handle.
 """
 
 from __future__ import annotations
@@ -27,11 +32,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.http_kit import Rig  # noqa: E402
+from tests.e2e.http_kit import Prober, Rig, most_calls_at_once  # noqa: E402
 from tests.e2e.proc import SCENARIOS, free_port  # noqa: E402
 
 
@@ -57,7 +63,7 @@ def _children(pid: int) -> list[int]:
 def _rtts(folder: Path) -> list[float]:
     """sipp's per-call INVITE->200 times (ms) from its -trace_rtt file."""
     found: list[float] = []
-    for path in folder.glob("http_uac_*_rtt.csv"):
+    for path in folder.glob("http_uac*_rtt.csv"):
         with path.open() as f:
             for row in csv.reader(f, delimiter=";"):
                 try:
@@ -72,33 +78,42 @@ def _counter(screen: str, name: str) -> int:
     return int(found[-1]) if found else 0
 
 
-def run(calls: int, rate: int, latency_ms: float, workers: int) -> dict[str, float]:
+def run(calls: int, rate: int, latency_ms: float, workers: int, hold: bool = False,
+        probe: bool = False, tcp: bool = False) -> dict[str, Any]:  # fmt: skip
     sipp = shutil.which("sipp")
     if sipp is None:
         raise SystemExit("sipp is not installed (Debian: apt-get install sip-tester)")
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         uas_port = free_port()
-        table = {"*": {"routing": "serial", "routes": [{"dst_uri": f"sip:127.0.0.1:{uas_port}"}]}}
+        dst = f"sip:127.0.0.1:{uas_port}" + (";transport=tcp" if tcp else "")
+        table = {"*": {"routing": "serial", "routes": [{"dst_uri": dst}]}}
+        transport = ["-t", "t1" if tcp else "u1"]
         defines = ("HTTP_TIMEOUT=4000", f"MAX_SUSPENDED={max(4000, calls)}")
         rig = Rig(tmp, table, latency_ms=latency_ms, defines=defines, workers=workers)
         try:
             uas = subprocess.Popen(
                 [sipp, "-sf", str(SCENARIOS / "tm_uas.xml"), "-i", "127.0.0.1", "-p", str(uas_port),
-                 "-m", str(calls), "-nostdin", "-timeout", "600s"],
+                 "-m", str(calls), "-nostdin", "-timeout", "600s", *transport],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp)  # fmt: skip
             rig.procs.append(uas)
             cpu0 = _cpu(rig.proxy.proc.pid)
-            cmd = [sipp, "-sf", str(SCENARIOS / "http_uac.xml"), f"127.0.0.1:{rig.port}",
+            scenario = "http_uac_hold.xml" if hold else "http_uac.xml"
+            cmd = [sipp, "-sf", str(SCENARIOS / scenario), f"127.0.0.1:{rig.port}",
                    "-i", "127.0.0.1", "-p", str(free_port()), "-m", str(calls), "-s", "bench",
                    "-r", str(rate), "-l", str(calls), "-nostdin", "-timeout", "600s",
-                   "-trace_rtt", "-rtt_freq", "1"]  # fmt: skip
+                   "-trace_rtt", "-rtt_freq", "1", "-trace_stat", "-fd", "1", *transport]  # fmt: skip
+            if hold:  # the first call is still up when the last one starts
+                cmd += ["-d", str(int(1000 * calls / rate) + 5000)]
+            prober = Prober(rig.port, every=0.02) if probe else None
             start = time.monotonic()
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=700, cwd=tmp)
             elapsed = time.monotonic() - start
             cpu = _cpu(rig.proxy.proc.pid) - cpu0
+            options = prober.stop() if prober is not None else {}
             waiting = rig.stats()["max_waiting"]
             rtts = sorted(_rtts(tmp))
+            at_once = most_calls_at_once(tmp, scenario)
         finally:
             rig.stop()
     ok = _counter(done.stdout, "Successful call")
@@ -107,7 +122,7 @@ def run(calls: int, rate: int, latency_ms: float, workers: int) -> dict[str, flo
             "seconds": elapsed, "cps": ok / elapsed, "cpu_ms_per_call": 1000 * cpu / max(ok, 1),
             "added_p50": statistics.median(added),
             "added_p99": added[min(len(added) - 1, int(len(added) * 0.99))],
-            "max_waiting": waiting}  # fmt: skip
+            "max_waiting": waiting, "at_once": at_once, "options": options}  # fmt: skip
 
 
 def main() -> None:
@@ -116,15 +131,25 @@ def main() -> None:
     p.add_argument("--rate", type=int, default=150, help="calls per second offered by sipp")
     p.add_argument("--latency-ms", type=float, nargs="+", default=[0.0, 50.0])
     p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--hold", action="store_true", help="keep all calls up at once")
+    p.add_argument("--probe", action="store_true", help="OPTIONS every 20 ms meanwhile")
+    p.add_argument("--tcp", action="store_true", help="sipp caller and callee over TCP")
     args = p.parse_args()
-    print(f"calls={args.calls} offered rate={args.rate}/s workers={args.workers}")
+    print(f"calls={args.calls} offered rate={args.rate}/s workers={args.workers}"
+          f"{' hold' if args.hold else ''}{' tcp' if args.tcp else ' udp'}")  # fmt: skip
     for latency in args.latency_ms:
-        r = run(args.calls, args.rate, latency, args.workers)
+        r = run(args.calls, args.rate, latency, args.workers, args.hold, args.probe, args.tcp)
         print(f"service latency {latency:>4.0f} ms: {r['ok']}/{r['calls']} calls ok, "
               f"{r['failed']} failed, {r['cps']:.0f} calls/s, proxy CPU "
               f"{r['cpu_ms_per_call']:.2f} ms/call, proxy-added latency p50 "
               f"{r['added_p50']:.1f} ms p99 {r['added_p99']:.1f} ms, "
-              f"at most {r['max_waiting']} queries waiting at once", flush=True)  # fmt: skip
+              f"at most {r['max_waiting']} queries waiting at once, "
+              f"at most {r['at_once']} calls in flight at once", flush=True)  # fmt: skip
+        o = r["options"]
+        if o:
+            print(f"  OPTIONS every 20 ms: {o['probes']} sent, {100 * o['within_20ms']:.1f} % "
+                  f"answered within 20 ms, p50 {o['p50_ms']:.2f} ms, p99 {o['p99_ms']:.1f} ms, "
+                  f"max {o['max_ms']:.0f} ms", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":
