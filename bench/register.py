@@ -1,19 +1,34 @@
-"""REGISTER rate of a siprouter process under sipp load, with and without digest auth.
+"""REGISTER rate of siprouter (and of Kamailio 5.6 running the same script) under sipp load.
 
-    python bench/register.py [--users 2000] [--rate 3000] [--store sqlite|memory]
+    python bench/register.py [--users 2000] [--rounds 2] [--rate 3000]
+                             [--cases memory,sqlite,sqlite-auth] [--proxy siprouter,kamailio]
+                             [--profile DIR]
 
-Starts one siprouter worker (tests/e2e/register_kit.py configuration: auth_db subscriber
-table and usrloc location table in SQLite, db_mode=2), runs sipp's REGISTER scenarios
-(tests/e2e/scenarios/register_plain.xml and register_auth.xml: 401 then 200) for ``--users``
-distinct users, and prints registrations per second and the proxy's CPU time per
-registration (utime + stime of the worker from /proc). Never fails: it prints figures.
+One proxy worker (``-n 1``) on loopback runs the same kamailio.cfg + KEMI Python script in
+every case (siprouter natively, Kamailio through app_python3): a REGISTER is authenticated
+against the ``subscriber`` table when the case says ``-auth`` (``auth_check`` then
+``auth_challenge``: 401, then 200) and saved with ``registrar.save("location", 0)``. Cases:
+
+* ``memory``: usrloc ``db_mode=0`` (location in process memory / Kamailio's shm);
+* ``sqlite``: usrloc ``db_mode=2`` with an SQLite ``db_url`` (registrations survive restart);
+* ``sqlite-auth``: the same plus digest auth (auth_db on the same SQLite file);
+* ``memory-auth``: memory location, subscribers in SQLite.
+
+sipp (tests/e2e/scenarios/register_plain.xml or register_auth.xml) registers ``--users``
+distinct users ``--rounds`` times each (the first round inserts, later rounds refresh: same
+contact, new Call-ID). Printed per case: registrations per second of wall time and the
+proxy's CPU time (utime + stime of the proxy and all its processes, from /proc) per
+registration, i.e. per 200 OK (with auth: two transactions, 401 + 200). ``--profile DIR``
+records each siprouter run with py-spy (``DIR/<case>.txt``, raw collapsed stacks).
+Never fails: it prints figures.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
+import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -22,65 +37,228 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.store import SQLiteStore  # noqa: E402
 from app.store.cli import make_subscriber  # noqa: E402
+from bench.proxy_kit import cpu_seconds, tree  # noqa: E402
 from tests.e2e.proc import SCENARIOS, Siprouter, finish, free_port, sipp  # noqa: E402
-from tests.e2e.register_kit import write_config  # noqa: E402
+
+KAMAILIO_SCHEMA = Path("/usr/share/kamailio/db_sqlite")
+CASES = ("memory", "sqlite", "sqlite-auth", "memory-auth")
+
+CFG = """#!KAMAILIO
+children=1
+log_stderror=yes
+debug=1
+listen=udp:127.0.0.1:SIP_PORT
+loadmodule "sl.so"
+loadmodule "pv.so"
+loadmodule "usrloc.so"
+loadmodule "registrar.so"
+loadmodule "auth.so"
+loadmodule "db_sqlite.so"
+loadmodule "auth_db.so"
+loadmodule "kemix.so"
+loadmodule "app_python3.so"
+modparam("usrloc", "db_mode", DB_MODE)
+modparam("usrloc", "preload", "location")
+modparam("usrloc", "db_url", "LOCATION_URL")
+modparam("auth_db", "db_url", "SUBSCRIBER_URL")
+modparam("auth_db", "calculate_ha1", 1)
+modparam("auth_db", "password_column", "password")
+modparam("app_python3", "load", "SCRIPT")
+cfgengine "python"
+"""
+
+SCRIPT = '''"""bench: REGISTERs (digest-authenticated when AUTH) saved in location."""
+import KSR
+
+AUTH = WITH_AUTH
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of ``pid`` (seconds)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def mod_init():
+    return Bench()
 
 
-def users(db: Path, count: int, csv: Path) -> None:
-    """Subscribers user1..userN and the sipp -inf file."""
-    store = SQLiteStore(str(db))
-    lines = ["SEQUENTIAL"]
-    for n in range(1, count + 1):
-        store.put_subscriber("subscriber", make_subscriber(f"user{n}@example.com", f"pw{n}"))
-        lines.append(f"user{n};[authentication username=user{n} password=pw{n}]")
-    store.close()
-    csv.write_text("\n".join(lines) + "\n")
+class Bench:
+    def child_init(self, rank):
+        return 0
+
+    def ksr_request_route(self, msg):
+        if KSR.is_REGISTER():
+            if AUTH and KSR.auth_db.auth_check(KSR.pv.get("$fd"), "subscriber", 1) < 0:
+                KSR.auth.auth_challenge(KSR.pv.get("$fd"), 0)
+                return 1
+            if KSR.registrar.save("location", 0) < 0:
+                KSR.sl.sl_reply_error()
+            return 1
+        rc = KSR.registrar.lookup("location")
+        KSR.sl.sl_send_reply(200 if rc > 0 else 404, "lookup")
+        return 1
+'''
 
 
-def run(folder: Path, auth: bool, count: int, rate: int, sqlite: bool) -> tuple[float, float, int]:
-    """(registrations/s, CPU ms per registration, sipp exit code) for one mode."""
-    db, csv, port = folder / "bench.db", folder / "users.csv", free_port()
-    users(db, count, csv)
-    cfg = write_config(folder, port, db=db if sqlite else None)
-    args = ["-f", str(cfg)] + (["-A", "AUTH"] if auth else [])
-    router = Siprouter(args, folder / f"siprouter-{auth}.log")
-    scenario = "register_auth.xml" if auth else "register_plain.xml"
+def kamailio_url(path: Path) -> str:
+    """An SQLite URL both proxies read as ``path`` (Kamailio's db_sqlite takes what follows
+    ``sqlite:///`` as the file name, so an absolute path gets a fourth slash)."""
+    return f"sqlite:///{path.resolve()}"
+
+
+def prepare(folder: Path, case: str, kind: str, users: int) -> tuple[Path, Path]:
+    """Subscribers user1..userN (password pwN) in ``folder/bench.db`` (Kamailio's schema for
+    Kamailio; siprouter makes its own tables) and the sipp -inf file."""
+    db, csv = folder / "bench.db", folder / "users.csv"
+    rows = [make_subscriber(f"user{n}@example.com", f"pw{n}") for n in range(1, users + 1)]
+    con = sqlite3.connect(db)
     try:
-        cpu0, t0 = cpu_seconds(router.proc.pid), time.monotonic()
+        if kind == "kamailio":
+            for part in ("standard", "auth_db", "usrloc"):
+                con.executescript((KAMAILIO_SCHEMA / f"{part}-create.sql").read_text())
+        else:
+            con.execute(
+                "CREATE TABLE subscriber (id INTEGER PRIMARY KEY AUTOINCREMENT, username TEXT "
+                "NOT NULL, domain TEXT NOT NULL DEFAULT '', password TEXT NOT NULL DEFAULT '', "
+                "ha1 TEXT NOT NULL DEFAULT '', ha1b TEXT NOT NULL DEFAULT '', "
+                "UNIQUE (username, domain))"
+            )
+        con.executemany(
+            "INSERT INTO subscriber (username, domain, password, ha1, ha1b) VALUES (?,?,?,?,?)",
+            [(s.username, s.domain, s.password, s.ha1, s.ha1b) for s in rows],
+        )
+        con.commit()
+    finally:
+        con.close()
+    lines = ["SEQUENTIAL"] + [
+        f"user{n};[authentication username=user{n} password=pw{n}]" for n in range(1, users + 1)
+    ]
+    csv.write_text("\n".join(lines) + "\n")
+    return db, csv
+
+
+def configure(folder: Path, case: str, port: int, db: Path) -> Path:
+    """kamailio.cfg + script.py for ``case`` in ``folder``."""
+    script = folder / "script.py"
+    script.write_text(SCRIPT.replace("WITH_AUTH", str(case.endswith("-auth"))))
+    url = kamailio_url(db)
+    memory = case.startswith("memory")
+    text = (
+        CFG.replace("SIP_PORT", str(port))
+        .replace("DB_MODE", "0" if memory else "2")
+        .replace("LOCATION_URL", url)
+        .replace("SUBSCRIBER_URL", url)
+        .replace("SCRIPT", str(script))
+    )
+    cfg = folder / "kamailio.cfg"
+    cfg.write_text(text)
+    return cfg
+
+
+class Proxy:
+    """siprouter or Kamailio on ``port`` running ``cfg``."""
+
+    def __init__(self, kind: str, cfg: Path, folder: Path) -> None:
+        log = folder / f"{kind}.log"
+        self.sr: Siprouter | None = None
+        if kind == "siprouter":
+            self.sr = Siprouter(["-f", str(cfg), "-n", "1"], log)
+            self.proc = self.sr.proc
+            return
+        exe = shutil.which("kamailio")
+        if exe is None:
+            raise SystemExit("kamailio is not installed")
+        self.out = log.open("wb")
+        run = folder / "run"
+        run.mkdir(exist_ok=True)
+        cmd = [exe, "-f", str(cfg), "-DD", "-E", "-n", "1", "-Y", str(run), "-w", str(folder),
+               "-P", str(run / "kamailio.pid"), "-m", "256", "-M", "32"]  # fmt: skip
+        self.proc = subprocess.Popen(cmd, stdout=self.out, stderr=subprocess.STDOUT, cwd=folder)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and len(tree(self.proc.pid)) < 3:
+            time.sleep(0.1)
+        time.sleep(1.0)
+        if self.proc.poll() is not None:
+            raise SystemExit(f"kamailio did not start:\n{log.read_text(errors='replace')}")
+
+    def cpu(self) -> float:
+        """CPU seconds of the proxy and its processes so far."""
+        return sum(cpu_seconds(pid) for pid in tree(self.proc.pid))
+
+    def stop(self) -> None:
+        if self.sr is not None:
+            self.sr.stop()
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.out.close()
+
+
+def run(
+    folder: Path, kind: str, case: str, users: int, rounds: int, rate: int, profile: Path | None
+) -> tuple[float, float, int, int]:
+    """(registrations/s, proxy CPU ms per registration, registrations, sipp exit code)."""
+    port = free_port()
+    db, csv = prepare(folder, case, kind, users)
+    cfg = configure(folder, case, port, db)
+    proxy = Proxy(kind, cfg, folder)
+    spy = None
+    scenario = "register_auth.xml" if case.endswith("-auth") else "register_plain.xml"
+    count = users * rounds
+    try:
+        if profile is not None and kind == "siprouter" and shutil.which("py-spy"):
+            out = profile / f"{case}.txt"
+            cmd = ["py-spy", "record", "-p", str(proxy.proc.pid), "-o", str(out), "-f", "raw",
+                   "-r", "500", "--nonblocking"]  # fmt: skip
+            spy = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1.0)
+        cpu0, t0 = proxy.cpu(), time.monotonic()
         proc = sipp(["-sf", str(SCENARIOS / scenario), f"127.0.0.1:{port}", "-i", "127.0.0.1",
                      "-p", str(free_port()), "-inf", str(csv), "-m", str(count), "-r", str(rate),
-                     "-l", "500"], folder / f"sipp-{auth}.log", timeout=120)  # fmt: skip
-        rc = finish(proc, timeout=150)
-        elapsed, cpu = time.monotonic() - t0, cpu_seconds(router.proc.pid) - cpu0
+                     "-l", "500"], folder / f"sipp-{case}.log", timeout=300)  # fmt: skip
+        rc = finish(proc, timeout=330)
+        elapsed, cpu = time.monotonic() - t0, proxy.cpu() - cpu0
     finally:
-        router.stop()
-    return count / elapsed, 1000 * cpu / count, rc
+        if spy is not None:
+            spy.send_signal(2)
+            spy.wait(30)
+        proxy.stop()
+    return count / elapsed, 1000 * cpu / count, count, rc
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--users", type=int, default=2000)
-    p.add_argument("--rate", type=int, default=3000)
-    p.add_argument("--store", choices=("sqlite", "memory"), default="sqlite")
+    p.add_argument("--rounds", type=int, default=2, help="registrations per user")
+    p.add_argument("--rate", type=int, default=3000, help="sipp -r (new REGISTER flows per s)")
+    p.add_argument("--cases", default="memory,sqlite,sqlite-auth")
+    p.add_argument("--proxy", default="siprouter,kamailio")
+    p.add_argument("--profile", type=Path, help="py-spy raw profiles of siprouter into DIR")
+    p.add_argument("--keep", type=Path, help="keep each run's folder (logs, database) in DIR")
     a = p.parse_args()
     if shutil.which("sipp") is None:
         print("sipp is not installed")
         return
-    print(f"REGISTER x {a.users} users, sipp -r {a.rate}, location store: {a.store}")
-    for auth in (False, True) if a.store == "sqlite" else (False,):  # subscribers: SQLite
-        with tempfile.TemporaryDirectory() as tmp:
-            rps, cpu_ms, rc = run(Path(tmp), auth, a.users, a.rate, a.store == "sqlite")
-        label = "with digest auth (401 + 200)" if auth else "without auth        "
-        print(f"  {label}: {rps:7.0f} registrations/s, {cpu_ms:.3f} ms proxy CPU per registration"
-              f"{'' if rc == 0 else f'  (sipp exit {rc}: some failed)'}")  # fmt: skip
+    if a.profile is not None:
+        a.profile.mkdir(parents=True, exist_ok=True)
+    kinds = [k for k in a.proxy.split(",") if k == "siprouter" or shutil.which("kamailio")]
+    print(f"REGISTER: {a.users} users x {a.rounds} rounds, sipp -r {a.rate} -l 500, one worker")
+    for case in a.cases.split(","):
+        if case not in CASES:
+            raise SystemExit(f"unknown case {case!r}; cases: {', '.join(CASES)}")
+        for kind in kinds:
+            with tempfile.TemporaryDirectory() as tmp:
+                folder = Path(tmp) if a.keep is None else a.keep / f"{kind}-{case}"
+                if a.keep is not None:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    folder.mkdir(parents=True)
+                rps, cpu_ms, count, rc = run(
+                    folder, kind, case, a.users, a.rounds, a.rate, a.profile
+                )
+            fail = "" if rc == 0 else f"  (sipp exit {rc}: some failed)"
+            print(f"  {kind:9} {case:12} {count} registrations: {rps:7.0f} registrations/s, "
+                  f"{cpu_ms:.3f} ms proxy CPU per registration "
+                  f"({1000 / cpu_ms if cpu_ms else 0:,.0f} per CPU-second){fail}", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ class Refused(Exception):
         super().__init__(detail)
         self.status, self.reason, self.detail, self.rc = status, reason, detail, rc
         self.headers: list[tuple[str, str]] = []
+        self.existing: list[Contact] = []  # the AoR's contacts (503 lists them)
 
 
 @dataclass
@@ -129,6 +130,8 @@ class Request_:
     socket: str = ""
     cflags: int = 0
     ruid: Any = None  # callable giving new ruids
+    matching_mode: int = 0  # usrloc's
+    cseq_delay: int = 20  # usrloc's
 
 
 def plan(r: Request_, existing: list[Contact]) -> Plan:
@@ -155,11 +158,9 @@ def _one(r: Request_, na: NameAddr, existing: list[Contact], p: Plan) -> None:
     req, cfg = r.req, r.cfg
     callid, cseq = req.call_id or "", req.cseq.seq if req.cseq else 0
     expires = contact_expires(na, req.expires, cfg, bool(r.flags & 0x08))
-    old = _match(na, callid, r.path, existing, int(cfg["matching_mode"]))
+    old = _match(na, callid, r.path, existing, r.matching_mode) if existing else None
     if old is not None and old.callid == callid:
-        if cseq < old.cseq or (
-            cseq == old.cseq and old.last_modified + int(cfg["cseq_delay"]) <= r.now
-        ):
+        if cseq < old.cseq or (cseq == old.cseq and old.last_modified + r.cseq_delay <= r.now):
             raise Refused(400, "Bad Request", "Invalid CSeq number")
         if cseq == old.cseq:
             return  # a retransmission: nothing changes

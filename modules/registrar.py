@@ -16,6 +16,7 @@ import logging
 import re
 import time
 from collections import Counter
+from functools import partial
 from typing import Any
 
 from app.context import Branch, Ctx
@@ -69,9 +70,31 @@ profiles: dict[str, dict[str, Any]] = {}  # reg_fetch_contacts results, per proc
 _AVP = re.compile(r"\$avp\((?:[si]:)?([^)\[]+)\)")
 
 
+class _Usrloc:
+    """usrloc's exported API and parameters, looked up once (registrar requires usrloc)."""
+
+    def __init__(self) -> None:
+        self._module: Any = None
+
+    def _get(self) -> Any:
+        if self._module is None:
+            self._module = load_module("usrloc")
+        return self._module
+
+    def __getitem__(self, name: str) -> Any:
+        return self._get().api[name]
+
+    @property
+    def cfg(self) -> dict[str, Any]:
+        return self._get().cfg  # type: ignore[no-any-return]
+
+
+_ul = _Usrloc()
+
+
 def ul() -> dict[str, Any]:
     """usrloc's exported API."""
-    return load_module("usrloc").api
+    return _ul._get().api  # type: ignore[no-any-return]  # noqa: SLF001
 
 
 def aor_of(uri: URI | str) -> str:
@@ -79,7 +102,7 @@ def aor_of(uri: URI | str) -> str:
     u = parse_uri(uri) if isinstance(uri, str) else uri
     if not u.is_sip and u.scheme != "tel":
         raise ValueError(f"not a SIP URI: {u}")
-    key = ul()["aor"](unescape(u.user), u.host_bare.lower())
+    key: str = _ul["aor"](unescape(u.user), u.host_bare.lower())
     return key if module.cfg["case_sensitive"] else key.lower()
 
 
@@ -102,18 +125,26 @@ def _save(ctx: Ctx, table: str, flags: int, uri: str | None) -> int:
         return -1
     try:
         r = _register(ctx, req, uri, flags)
-        existing = ul()["get_urecord"](table, r.aor, r.now)
-        p = rs.plan(r, existing)
+        p: rs.Plan
+        p, contacts = _ul["modify_urecord"](table, r.aor, partial(_plan, r), r.now)
     except rs.Refused as err:
-        return _refuse(ctx, err, flags, locals().get("existing", []))
+        return _refuse(ctx, err, flags, err.existing)
     except Exception as exc:  # noqa: BLE001 - a malformed REGISTER is a 400, not a 500
         log.warning("save(%s): %s (Call-ID %s)", table, exc, ctx.call_id)
         return _refuse(ctx, rs.Refused(400, "Bad Request", "Invalid AOR"), flags, [])
-    _apply(table, r.aor, p)
     stats["accepted_regs"] += 1
-    contacts = ul()["get_urecord"](table, r.aor)
     _answer(ctx, 200, "OK", _contact_headers(contacts, r.now) + _path_reply(req), flags)
     return p.rc
+
+
+def _plan(r: rs.Request_, existing: list[Any]) -> tuple[list[str], list[Any], rs.Plan]:
+    """usrloc's modify_urecord callback: the changes (and the plan) for REGISTER ``r``."""
+    try:
+        p = rs.plan(r, existing)
+    except rs.Refused as err:
+        err.existing = existing
+        raise
+    return p.delete, p.put, p
 
 
 def _register(ctx: Ctx, req: Request, uri: str | None, flags: int) -> rs.Request_:
@@ -121,20 +152,16 @@ def _register(ctx: Ctx, req: Request, uri: str | None, flags: int) -> rs.Request
     target = parse_uri(uri) if uri else (to.uri if to else None)
     if target is None:
         raise rs.Refused(400, "Bad Request", "No To header")
-    path = _path(req)
+    cfg = module.cfg
+    path = _path(req) if cfg["use_path"] else ""
     src = ctx.source
+    ulcfg = _ul.cfg
     return rs.Request_(
-        req=req, aor=aor_of(target), now=time.time(), cfg=_cfg(), flags=flags,
+        req=req, aor=aor_of(target), now=time.time(), cfg=cfg, flags=flags,
         received=_received(ctx, path), path=path, socket=f"{src.proto}:{src.local_ip}:{src.local_port}",
-        cflags=ctx.bflags.get(0, 0), ruid=ul()["new_ruid"],
+        cflags=ctx.bflags.get(0, 0), ruid=_ul["new_ruid"],
+        matching_mode=int(ulcfg["matching_mode"]), cseq_delay=int(ulcfg["cseq_delay"]),
     )  # fmt: skip
-
-
-def _cfg() -> dict[str, Any]:
-    cfg = dict(module.cfg)
-    cfg["matching_mode"] = load_module("usrloc").cfg["matching_mode"]
-    cfg["cseq_delay"] = load_module("usrloc").cfg["cseq_delay"]
-    return cfg
 
 
 def _path(req: Request) -> str:
@@ -158,14 +185,6 @@ def _received(ctx: Ctx, path: str) -> str:
     m = _AVP.match(str(module.cfg["received_avp"]))
     stack = ctx.avps.get(m.group(1)) if m else None
     return str(stack[0]) if stack else ""
-
-
-def _apply(table: str, aor: str, p: rs.Plan) -> None:
-    api = ul()
-    for ruid in p.delete:
-        api["delete_ucontact"](table, aor, ruid)
-    for c in p.put:
-        api["update_ucontact"](table, c)
 
 
 def _refuse(ctx: Ctx, err: rs.Refused, flags: int, existing: list[Any]) -> int:
@@ -281,7 +300,7 @@ def _contacts_for(ctx: Ctx, table: str, uri: str | None) -> list[Any] | int:
         key = aor_of(uri or req.uri)
     except Exception:  # noqa: BLE001 - an R-URI without an AoR
         return -3
-    contacts = ul()["get_urecord"](table, key)
+    contacts: list[Any] = _ul["get_urecord"](table, key)
     if not contacts:
         return -1
     if module.cfg["method_filtering"] and req.to_tag is None:

@@ -5,13 +5,16 @@ Where contacts live depends on ``db_mode`` (docs/store.md):
 * ``db_mode=0`` (default): memory. With one worker process, this process's memory; with
   forked workers (``children`` > 1), a tmpfs SQLite file shared by the workers (Kamailio keeps
   usrloc in shared memory: every worker sees every registration). Lost at restart.
-* ``db_mode=1/2/3``: the database of ``db_url`` (``sqlite:///path/to.db``) is the location
-  table itself (write-through in every mode); registrations survive restarts and are shared by
-  every process that opens the file. ``mysql://``/``postgres://`` URLs are start-up errors
-  naming the modparam line.
+* ``db_mode=1/2/3``: the database of ``db_url`` (``sqlite:///path/to.db``) keeps the
+  location table; registrations survive restarts. With one worker process, modes 1 and 2 serve
+  reads from a memory cache loaded at start (:class:`app.store.CachedStore`): 1 writes each
+  change through before save() answers, 2 writes back every second (and at stop) in one
+  transaction, as Kamailio's usrloc does. Mode 3, and every mode when the workers are forked,
+  use the database alone (every worker sees every registration): one store call per save().
+  ``mysql://``/``postgres://`` URLs are start-up errors naming the modparam line.
 
 Other modules reach the table through the exported API (``module.api``): ``aor``,
-``get_urecord``, ``insert_ucontact``, ``update_ucontact``, ``delete_ucontact``,
+``get_urecord``, ``modify_urecord`` (registrar's save: one read-modify-write), ``insert_ucontact``, ``update_ucontact``, ``delete_ucontact``,
 ``delete_urecord``, ``get_all_ucontacts``, ``new_ruid``, ``statistics``, ``nat_bflag``.
 A timer removes expired contacts every ``timer_interval`` seconds. RPC commands ``ul.dump``,
 ``ul.lookup``, ``ul.rm``, ``ul.rm_contact``, ``ul.add``, ``ul.flush`` live in
@@ -25,20 +28,25 @@ import itertools
 import logging
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 from app.module import ParamError
 from app.store import (
+    CachedStore,
     Contact,
+    SQLiteStore,
     Store,
     StoreError,
     StoreModule,
     acall,
     call,
     drop,
+    forked_worker,
     open_store,
     shared_store,
 )
+from app.store.base import Change, T
 
 log = logging.getLogger("siprouter.usrloc")
 
@@ -61,7 +69,8 @@ module.param("timer_procs", int, 0, doc="accepted")
 module.param("server_id_filter", int, 0, doc="accepted")
 module.param("handle_lost_tcp", int, 0, doc="accepted")
 
-_state: dict[str, Any] = {"store": None, "timer": None, "expired": {}}
+_state: dict[str, Any] = {"store": None, "timer": None, "flusher": None, "expired": {}}
+FLUSH_INTERVAL = 1.0  # seconds between write-backs (db_mode=2 with the cache)
 _ruids = itertools.count(1)
 
 
@@ -80,9 +89,12 @@ def _open() -> Store:
             log.warning("usrloc: db_mode=%d without db_url: registrations stay in memory", mode)
         return shared_store("usrloc")
     try:
-        return open_store(url)
+        st = open_store(url)
     except StoreError as exc:
         raise ParamError(f'modparam "usrloc" "db_url": {exc}') from None
+    if mode in (1, 2) and isinstance(st, SQLiteStore) and not forked_worker():
+        return CachedStore(st, write_back=mode == 2, run=call)
+    return st
 
 
 @module.on_start
@@ -93,17 +105,44 @@ async def _start() -> None:
         await acall(st, st.get_contacts, table, "")
     interval = max(1, int(module.cfg["timer_interval"]))
     _state["timer"] = asyncio.create_task(_timer(interval), name="usrloc-timer")
+    if isinstance(st, CachedStore) and st.write_back:
+        _state["flusher"] = asyncio.create_task(_flusher(st), name="usrloc-flusher")
 
 
 @module.on_stop
 async def _stop() -> None:
-    task = _state["timer"]
-    if task is not None:
-        task.cancel()
-        _state["timer"] = None
-    if _state["store"] is not None:
-        drop(_state["store"])
+    for name in ("timer", "flusher"):
+        task = _state[name]
+        if task is not None:
+            task.cancel()
+            _state[name] = None
+    st = _state["store"]
+    if isinstance(st, CachedStore):
+        await flush(st)
+        drop(st.backing)
+    elif st is not None:
+        drop(st)
     _state["store"] = None
+
+
+async def flush(st: CachedStore) -> None:
+    """Commit the cache's queued writes in the store's thread (one transaction)."""
+    ops = st.take()
+    if ops:
+        try:
+            await acall(st.backing, st.backing.write, ops)
+        except StoreError:
+            st.pending[:0] = ops  # tried again at the next flush
+            raise
+
+
+async def _flusher(st: CachedStore) -> None:
+    while True:
+        await asyncio.sleep(FLUSH_INTERVAL)
+        try:
+            await flush(st)
+        except Exception:  # noqa: BLE001 - the flusher must survive a bad store call
+            log.exception("usrloc: writing the location cache back failed")
 
 
 async def _timer(interval: int) -> None:
@@ -144,9 +183,15 @@ def new_ruid() -> str:
 
 def order(contacts: list[Contact]) -> list[Contact]:
     """Kamailio's record order: q descending (unspecified last), else insertion order."""
+    if len(contacts) < 2:
+        return contacts
     if module.cfg["desc_time_order"]:
         return sorted(contacts, key=lambda c: -c.last_modified)
-    return sorted(contacts, key=lambda c: -c.q if c.q >= 0 else 2.0)
+    return sorted(contacts, key=_q_key)
+
+
+def _q_key(c: Contact) -> float:
+    return -c.q if c.q >= 0 else 2.0
 
 
 @module.export("get_urecord")
@@ -154,7 +199,25 @@ def get_urecord(table: str, aor: str, now: float | None = None) -> list[Contact]
     """The live contacts of ``aor`` in lookup order."""
     st = store()
     now = time.time() if now is None else now
-    return order([c for c in call(st, st.get_contacts, table, aor) if not c.expired(now)])
+    return order([c for c in call(st, st.get_contacts, table, aor) if not 0 < c.expires <= now])
+
+
+@module.export("modify_urecord")
+def modify_urecord(
+    table: str, aor: str, change: Callable[[list[Contact]], Change[T]], now: float | None = None
+) -> tuple[T, list[Contact]]:
+    """One read-modify-write of ``aor``: ``change(live contacts in lookup order)`` returns
+    (ruids to delete, contacts to put, a value); applied atomically in one store call.
+    Returns (the value, the live contacts afterwards in lookup order). An exception raised
+    by ``change`` leaves the record as it was and propagates."""
+    st = store()
+    when = time.time() if now is None else now
+
+    def live(existing: list[Contact]) -> Change[T]:
+        return change(order([c for c in existing if not 0 < c.expires <= when]))
+
+    value, after = call(st, st.modify_contacts, table, aor, live)
+    return value, order([c for c in after if not 0 < c.expires <= when])
 
 
 @module.export("insert_ucontact")

@@ -9,9 +9,13 @@
   ``db_url`` (usrloc ``db_mode=0``, auth nonces): process memory in a single-process server,
   an SQLite file in ``/dev/shm`` (tmpfs: memory shared by the workers, like Kamailio's shm)
   when this process is a forked worker. The master removes that file when it exits.
+* :class:`CachedStore` keeps usrloc's location records in memory in front of an SQLite file
+  (``db_mode`` 1 write-through, 2 write-back) when siprouter runs one worker process.
 * :func:`call` runs one store method from a route: a blocking store's call runs in the
   store's thread and parks the route greenlet (:func:`app.greenpool.wait`), so the event loop
-  never waits for the disk; :func:`acall` is the same for coroutines (timers, RPC).
+  never waits for a write or a scan; the few short indexed reads a store lists in ``inline``
+  (SQLite: ``get_subscriber``, on a reader connection) run on the calling thread, as a thread
+  hand-off costs ~10x the read; :func:`acall` is the same for coroutines (timers, RPC).
 """
 
 from __future__ import annotations
@@ -28,12 +32,13 @@ from typing import Any, TypeVar
 
 from app.module import Module, ParamError
 from app.store.base import Q_UNSPECIFIED, Contact, Store, StoreError, Subscriber
+from app.store.cached import CachedStore
 from app.store.memory import MemoryStore
 from app.store.sqlite import SQLiteStore
 
 __all__ = [
     "Contact", "Store", "StoreError", "Subscriber", "Q_UNSPECIFIED", "MemoryStore",
-    "SQLiteStore", "open_store", "shared_store", "call", "acall", "forked_worker", "StoreModule", "drop",
+    "SQLiteStore", "CachedStore", "open_store", "shared_store", "call", "acall", "forked_worker", "StoreModule", "drop",
 ]  # fmt: skip
 
 T = TypeVar("T")
@@ -120,7 +125,7 @@ def _remove_shared() -> None:
 
 def call(store: Store, method: Callable[..., T], *args: Any) -> T:
     """Run ``method(*args)`` of ``store``; a blocking one off the loop when in a route."""
-    if store.blocking and isinstance(store, SQLiteStore):
+    if store.blocking and isinstance(store, SQLiteStore) and method.__name__ not in store.inline:
         # imported here so that the store layer type-checks without the engine's modules
         pool: Any = importlib.import_module("app.greenpool")
         if pool.in_route():

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from app.store.base import Contact, Store, Subscriber
+from app.store.base import Change, Contact, Store, Subscriber
+
+T = TypeVar("T")
 
 
 class MemoryStore(Store):
@@ -28,10 +31,27 @@ class MemoryStore(Store):
     # -- location ------------------------------------------------------------------------
     def get_contacts(self, table: str, aor: str) -> list[Contact]:
         record = self._loc[table].get(aor)
-        return [copy.copy(c) for c in record.values()] if record else []
+        return [c.copy() for c in record.values()] if record else []
 
     def put_contact(self, table: str, contact: Contact) -> None:
-        self._loc[table].setdefault(contact.aor, {})[contact.ruid] = copy.copy(contact)
+        self._loc[table].setdefault(contact.aor, {})[contact.ruid] = contact.copy()
+
+    def modify_contacts(
+        self, table: str, aor: str, change: Callable[[list[Contact]], Change[T]]
+    ) -> tuple[T, list[Contact]]:
+        records = self._loc[table]
+        record = records.get(aor)
+        delete, put, value = change([c.copy() for c in record.values()] if record else [])
+        if delete or put:
+            if record is None:
+                record = records[aor] = {}
+            for ruid in delete:
+                record.pop(ruid, None)
+            for c in put:
+                record[c.ruid] = c.copy()
+            if not record:
+                del records[aor]
+        return value, [c.copy() for c in record.values()] if record else []
 
     def delete_contacts(self, table: str, aor: str, ruids: list[str] | None = None) -> int:
         record = self._loc[table].get(aor)
@@ -45,7 +65,7 @@ class MemoryStore(Store):
         return len(doomed)
 
     def all_contacts(self, table: str) -> list[Contact]:
-        return [copy.copy(c) for rec in self._loc[table].values() for c in rec.values()]
+        return [c.copy() for rec in self._loc[table].values() for c in rec.values()]
 
     def expire_contacts(self, table: str, now: float) -> list[Contact]:
         gone = [c for c in self.all_contacts(table) if c.expired(now)]

@@ -22,11 +22,18 @@ import re
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
-from app.store.base import Contact, Store, StoreError, Subscriber
+from app.store.base import Change, Contact, Store, StoreError, Subscriber, merged
 
+T = TypeVar("T")
+Op = tuple[Any, ...]
+"""A location write of :meth:`SQLiteStore.write`: ``("put", table, contact)``,
+``("delete", table, aor, ruids or None)`` or ``("expire", table, now)``."""
+
+READER_BUSY_MS = 100  # the reader waits this long for a lock, then uses the main connection
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
 _LOC_COLS = (
     "ruid", "username", "domain", "contact", "received", "path", "expires", "q", "callid",
@@ -51,6 +58,21 @@ _KV_UPSERT = """INSERT INTO kv_store (ns, key, value, expires) VALUES (?, ?, ?, 
  ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, expires = excluded.expires"""
 
 
+_PUT_SQL: dict[str, str] = {}
+
+
+def _put_sql(table: str) -> str:
+    """Insert, or replace the row with the same ruid (its id, so its position, is kept)."""
+    sql = _PUT_SQL.get(table)
+    if sql is None:
+        sets = ", ".join(f"{c}=excluded.{c}" for c in _LOC_COLS[1:])
+        sql = _PUT_SQL[table] = (
+            f"INSERT INTO {table} ({_LOC_SELECT}) VALUES ({', '.join('?' * len(_LOC_COLS))}) "
+            f"ON CONFLICT (ruid) DO UPDATE SET {sets}"
+        )
+    return sql
+
+
 def _ident(name: str) -> str:
     if not _IDENT.match(name):
         raise StoreError(f"invalid table name {name!r}")
@@ -62,12 +84,31 @@ def _split_aor(aor: str) -> tuple[str, str]:
     return user, domain
 
 
-def _row_contact(row: sqlite3.Row) -> Contact:
-    names = row.keys()  # noqa: SIM118 - sqlite3.Row iterates values, not keys
-    data = {k: row[k] for k in names if k in Contact.__dataclass_fields__}
-    data["aor"] = row["username"] + (f"@{row['domain']}" if row["domain"] else "")
-    data["extra"] = json.loads(row["extra"] or "{}")
-    return Contact.from_dict({k: v for k, v in data.items() if v is not None})
+_LOC_SELECT = ", ".join(_LOC_COLS)
+_DEFAULTS = Contact("", "")
+
+
+def _row_contact(row: Sequence[Any]) -> Contact:
+    """A Contact from a row of ``SELECT {_LOC_SELECT}`` (NULL columns: the defaults)."""
+    c = object.__new__(Contact)
+    d = c.__dict__
+    d.update(_DEFAULTS.__dict__)
+    for name, value in zip(_LOC_COLS, row, strict=True):
+        if value is not None:
+            d[name] = value
+    user, domain = d.pop("username"), d.pop("domain")
+    d["aor"] = f"{user}@{domain}" if domain else user
+    extra = d["extra"]
+    d["extra"] = json.loads(extra) if isinstance(extra, str) and extra != "{}" else {}
+    return c
+
+
+def _contact_row(c: Contact) -> tuple[Any, ...]:
+    user, _, domain = c.aor.partition("@")
+    return (c.ruid, user, domain, c.contact, c.received, c.path, c.expires, c.q, c.callid,
+            c.cseq, c.last_modified, c.flags, c.cflags, c.user_agent, c.socket, c.methods,
+            c.instance, c.reg_id, c.server_id, c.connection_id, c.keepalive,
+            json.dumps(c.extra) if c.extra else "{}")  # fmt: skip
 
 
 class _Result:
@@ -75,13 +116,13 @@ class _Result:
 
     __slots__ = ("rows", "rowcount")
 
-    def __init__(self, rows: list[sqlite3.Row], rowcount: int) -> None:
+    def __init__(self, rows: list[tuple[Any, ...]], rowcount: int) -> None:
         self.rows, self.rowcount = rows, rowcount
 
-    def fetchall(self) -> list[sqlite3.Row]:
+    def fetchall(self) -> list[tuple[Any, ...]]:
         return self.rows
 
-    def fetchone(self) -> sqlite3.Row | None:
+    def fetchone(self) -> tuple[Any, ...] | None:
         return self.rows[0] if self.rows else None
 
 
@@ -89,15 +130,18 @@ class SQLiteStore(Store):
     """A SQLite database file; see the module docstring."""
 
     blocking = True
+    inline = frozenset({"get_subscriber"})
+    """Methods :func:`app.store.call` runs on the calling thread (short reads)."""
 
     def __init__(self, path: str, url: str | None = None) -> None:
         self.path, self.url = path, url or f"sqlite:///{path}"
         self._lock = threading.RLock()
+        self._rlock = threading.Lock()
+        self._reader: sqlite3.Connection | None = None
         self._ready: set[str] = set()
         self.executor: ThreadPoolExecutor | None = None
         try:
             self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            self.db.row_factory = sqlite3.Row
             self._setup()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open SQLite database {path}: {exc}") from None
@@ -143,38 +187,94 @@ class SQLiteStore(Store):
     # -- location ------------------------------------------------------------------------
     def get_contacts(self, table: str, aor: str) -> list[Contact]:
         t = self._table(table, _LOC_DDL)
-        rows = self._exec(f"SELECT * FROM {t} WHERE username=? AND domain=? ORDER BY id",
-                          _split_aor(aor)).fetchall()  # fmt: skip
-        return [_row_contact(r) for r in rows]
+        sql = f"SELECT {_LOC_SELECT} FROM {t} WHERE username=? AND domain=? ORDER BY id"
+        return [_row_contact(r) for r in self._exec(sql, _split_aor(aor)).fetchall()]
 
     def put_contact(self, table: str, contact: Contact) -> None:
         t = self._table(table, _LOC_DDL)
-        values = contact.to_dict()
-        values["username"], values["domain"] = _split_aor(contact.aor)
-        values["extra"] = json.dumps(contact.extra)
-        cols = ", ".join(_LOC_COLS)
-        sets = ", ".join(f"{c}=excluded.{c}" for c in _LOC_COLS[1:])
-        sql = f"INSERT INTO {t} ({cols}) VALUES ({', '.join('?' * len(_LOC_COLS))}) "
-        self._exec(sql + f"ON CONFLICT (ruid) DO UPDATE SET {sets}",
-                   tuple(values[c] for c in _LOC_COLS))  # fmt: skip
+        self._exec(_put_sql(t), _contact_row(contact))
 
     def delete_contacts(self, table: str, aor: str, ruids: list[str] | None = None) -> int:
         t = self._table(table, _LOC_DDL)
         where, args = "username=? AND domain=?", tuple[str, ...](_split_aor(aor))
         if ruids is not None:
+            if not ruids:
+                return 0
             where += f" AND ruid IN ({', '.join('?' * len(ruids))})"
             args = (*args, *ruids)
         return self._exec(f"DELETE FROM {t} WHERE {where}", args).rowcount
 
+    def modify_contacts(
+        self, table: str, aor: str, change: Callable[[list[Contact]], Change[T]]
+    ) -> tuple[T, list[Contact]]:
+        """One transaction (``BEGIN IMMEDIATE``): workers sharing the file cannot interleave
+        their read-modify-writes of an AoR."""
+        t = self._table(table, _LOC_DDL)
+        with self._lock:
+            self._begin()
+            try:
+                existing = self.get_contacts(table, aor)
+                delete, put, value = change(existing)
+                if delete:
+                    self.delete_contacts(table, aor, delete)
+                if put:
+                    self._many(_put_sql(t), [_contact_row(c) for c in put])
+                self._exec("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+        return value, merged(existing, delete, put)
+
+    def write(self, ops: list[Op]) -> list[Contact]:
+        """Apply location writes in order, in one transaction (a write-back cache's flush);
+        the contacts the ``expire`` ops removed."""
+        gone: list[Contact] = []
+        if not ops:
+            return gone
+        for table in {op[1] for op in ops}:
+            self._table(table, _LOC_DDL)  # DDL commits: never inside the transaction
+        with self._lock:
+            self._begin()
+            try:
+                for op in ops:
+                    if op[0] == "put":
+                        self.put_contact(op[1], op[2])
+                    elif op[0] == "delete":
+                        self.delete_contacts(op[1], op[2], op[3])
+                    else:
+                        gone += self.expire_contacts(op[1], op[2])
+                self._exec("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+        return gone
+
+    def _begin(self) -> None:
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: {exc}") from None
+
+    def _rollback(self) -> None:
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
+
+    def _many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        with self._lock:
+            try:
+                self.db.executemany(sql, rows)
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: {exc}") from None
+
     def all_contacts(self, table: str) -> list[Contact]:
         t = self._table(table, _LOC_DDL)
-        rows = self._exec(f"SELECT * FROM {t} ORDER BY username, domain, id").fetchall()
-        return [_row_contact(r) for r in rows]
+        sql = f"SELECT {_LOC_SELECT} FROM {t} ORDER BY username, domain, id"
+        return [_row_contact(r) for r in self._exec(sql).fetchall()]
 
     def expire_contacts(self, table: str, now: float) -> list[Contact]:
         t = self._table(table, _LOC_DDL)
         rows = self._exec(
-            f"DELETE FROM {t} WHERE expires > 0 AND expires <= ? RETURNING *", (now,)
+            f"DELETE FROM {t} WHERE expires > 0 AND expires <= ? RETURNING {_LOC_SELECT}", (now,)
         ).fetchall()
         return [_row_contact(r) for r in rows]
 
@@ -184,13 +284,32 @@ class SQLiteStore(Store):
 
     # -- subscribers -----------------------------------------------------------------------
     def get_subscriber(self, table: str, username: str, domain: str) -> Subscriber | None:
+        """Run on the caller's thread (``inline``): one indexed row read on the reader
+        connection, which in WAL mode never waits for writers; busy, it falls back to the
+        main connection."""
+        ready = table in self._ready
         t = self._table(table, _SUB_DDL)
         sql = f"SELECT username, domain, password, ha1, ha1b FROM {t} WHERE username=?"
         args: tuple[str, ...] = (username,)
         if domain:
             sql, args = sql + " AND domain=?", (username, domain)
-        row = self._exec(sql + " ORDER BY id LIMIT 1", args).fetchone()
+        sql += " ORDER BY id LIMIT 1"
+        row = self._read(sql, args) if ready else self._exec(sql, args).fetchone()
         return None if row is None else Subscriber(*row)
+
+    def _read(self, sql: str, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        with self._rlock:
+            try:
+                if self._reader is None:
+                    self._reader = sqlite3.connect(
+                        self.path, isolation_level=None, check_same_thread=False
+                    )
+                    self._reader.execute(f"PRAGMA busy_timeout={READER_BUSY_MS}")
+                row: tuple[Any, ...] | None = self._reader.execute(sql, args).fetchone()
+                return row
+            except sqlite3.OperationalError:
+                pass
+        return self._exec(sql, args).fetchone()
 
     def put_subscriber(self, table: str, sub: Subscriber) -> None:
         t = self._table(table, _SUB_DDL)
@@ -254,3 +373,7 @@ class SQLiteStore(Store):
             self.executor = None
         with self._lock:
             self.db.close()
+        with self._rlock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from app.store import SQLiteStore
 from modules import _usrloc_rpc as rpc
 from modules import usrloc
 from rpc.registry import RpcFault
@@ -78,17 +79,24 @@ def _flagged(c: usrloc.Contact) -> usrloc.Contact:
     return c
 
 
-SQLITE = """modparam("usrloc", "db_mode", 2)
+SQLITE = """modparam("usrloc", "db_mode", {mode})
 modparam("usrloc", "db_url", "sqlite://{path}")
 """
 
 
-async def test_sqlite_registrations_survive_restart(tmp_path: Path) -> None:
-    params = SQLITE.format(path=tmp_path / "loc.db")
+@pytest.mark.parametrize("mode", [1, 2, 3])
+async def test_sqlite_registrations_survive_restart(tmp_path: Path, mode: int) -> None:
+    """1: memory cache written through; 2: written back (each second, and at stop); 3: the
+    database alone."""
+    path = tmp_path / "loc.db"
+    params = SQLITE.format(path=path, mode=mode)
     server = await start(tmp_path, params)
     ua = await UA.open(server, "bob")
     r = await ua.register("<sip:bob@10.0.0.7>;expires=120")
     assert contacts_of(r) == ["<sip:bob@10.0.0.7>;expires=120"]
+    if mode != 2:  # committed before the 200 OK
+        assert [c.contact for c in SQLiteStore(str(path)).all_contacts("location")] == [
+            "sip:bob@10.0.0.7"]  # fmt: skip
     ua.close()
     await server.stop()
     server = await start(tmp_path, params)

@@ -138,3 +138,77 @@ def test_forked_workers_open_one_new_file_at_once(tmp_path: Path) -> None:
                     os._exit(1)
             pids.append(pid)
         assert [os.waitpid(pid, 0)[1] for pid in pids] == [0] * 6
+
+
+def _change(existing: list[Contact]) -> tuple[list[str], list[Contact], int]:
+    """Delete r1, replace r2 (keeps its place), add r4; the value is how many there were."""
+    put = [Contact("bob", "sip:bob@h2b", "r2", expires=900), Contact("bob", "sip:bob@h4", "r4")]
+    return ["r1"], put, len(existing)
+
+
+def test_modify_contacts_is_one_read_modify_write(store: Store) -> None:
+    for n in (1, 2, 3):
+        store.put_contact("location", Contact("bob", f"sip:bob@h{n}", f"r{n}"))
+    value, after = store.modify_contacts("location", "bob", _change)
+    assert value == 3
+    assert [(c.ruid, c.contact) for c in after] == [
+        ("r2", "sip:bob@h2b"), ("r3", "sip:bob@h3"), ("r4", "sip:bob@h4")]  # fmt: skip
+    assert [c.ruid for c in store.get_contacts("location", "bob")] == ["r2", "r3", "r4"]
+
+    def refuse(existing: list[Contact]) -> tuple[list[str], list[Contact], int]:
+        raise ValueError("no")
+
+    with pytest.raises(ValueError):
+        store.modify_contacts("location", "bob", refuse)
+    assert len(store.get_contacts("location", "bob")) == 3
+
+
+def test_sqlite_rows_round_trip(tmp_path: Path) -> None:
+    st = SQLiteStore(str(tmp_path / "r.db"))
+    c = Contact("bob@example.com", "sip:bob@h", "r1", expires=12.5, q=0.5, callid="c", cseq=3,
+                received="sip:1.2.3.4:5", path="<sip:p>", socket="udp:1.1.1.1:5060",
+                user_agent="ua", flags=1, cflags=64, methods=5, instance="<urn:x>", reg_id=2,
+                last_modified=11.0, extra={"k": "v"})  # fmt: skip
+    st.put_contact("location", c)
+    assert st.get_contacts("location", "bob@example.com") == [c]
+    assert st.all_contacts("location") == [c]
+    st.close()
+
+
+@pytest.mark.parametrize("write_back", [False, True])
+def test_cached_store_writes_through_or_back(tmp_path: Path, write_back: bool) -> None:
+    from app.store import CachedStore, call
+
+    path = str(tmp_path / "c.db")
+    backing = SQLiteStore(path)
+    backing.put_contact("location", Contact("old", "sip:old@h", "r0"))
+    cache = CachedStore(backing, write_back=write_back, run=call)
+    assert [c.ruid for c in cache.get_contacts("location", "old")] == ["r0"]  # loaded at start
+    for n in (1, 2, 3):
+        cache.put_contact("location", Contact("bob", f"sip:bob@h{n}", f"r{n}", expires=100))
+    cache.modify_contacts("location", "bob", _change)
+    cache.delete_contacts("location", "old")
+    assert [c.ruid for c in cache.expire_contacts("location", 200)] == ["r3"]
+    assert [c.ruid for c in cache.get_contacts("location", "bob")] == ["r2", "r4"]
+    on_disk = SQLiteStore(path)
+    if write_back:  # nothing written until the flush, then everything in one transaction
+        assert len(on_disk.all_contacts("location")) == 1 and cache.pending
+        cache.flush()
+    assert not cache.pending
+    assert [c.ruid for c in on_disk.all_contacts("location")] == ["r2", "r4"]
+    assert [c.ruid for c in CachedStore(on_disk, True, call).all_contacts("location")] == [
+        "r2", "r4"]  # fmt: skip
+    on_disk.close()
+    backing.close()
+
+
+def test_sqlite_subscriber_reads_are_inline(tmp_path: Path) -> None:
+    st = SQLiteStore(str(tmp_path / "s.db"))
+    assert "get_subscriber" in st.inline
+    st.put_subscriber("subscriber", Subscriber("alice", "a.com", "pw"))
+    assert st.get_subscriber("subscriber", "alice", "") == Subscriber("alice", "a.com", "pw")
+    other = SQLiteStore(str(tmp_path / "s.db"))  # another process's change is seen at once
+    other.put_subscriber("subscriber", Subscriber("alice", "a.com", "pw2"))
+    assert st.get_subscriber("subscriber", "alice", "a.com") == Subscriber("alice", "a.com", "pw2")
+    other.close()
+    st.close()
