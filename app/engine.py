@@ -76,6 +76,7 @@ class Engine:
         self.modules: tuple[Module, ...] = BUILTIN + tuple(mods)
         self.config, self.core = config, core
         self.callbacks: dict[str, str] = dict(config.kemi) if config else {}
+        self._callback_names: dict[str, str] = {}  # kind -> method name, filled on use
         self.pvs = PVRegistry()
         self.vars: dict[str, Any] = {}
         self.pool = RoutePool()
@@ -180,8 +181,11 @@ class Engine:
     # -- running routes -------------------------------------------------------------------
     def callback(self, kind: str) -> str:
         """Configured callback name of ``kind`` (``request_route``, ...); "" = none."""
-        default = f"ksr_{kind}"
-        return self.callbacks.get(f"{kind}_callback", default if kind != "event_route" else "")
+        name = self._callback_names.get(kind)
+        if name is None:
+            default = f"ksr_{kind}" if kind != "event_route" else ""
+            name = self._callback_names[kind] = self.callbacks.get(f"{kind}_callback", default)
+        return name
 
     def has(self, name: str) -> bool:
         """True if the handler has a method ``name``."""

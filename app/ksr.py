@@ -20,13 +20,48 @@ KSR_VERSION = 1003
 CORE = "core"
 
 
-def _bind(spec: KemiFunction, fallback: Callable[[], Ctx]) -> Callable[..., Any]:
-    call = spec.call
-    get = CURRENT.get
+EXACT: dict[str, tuple[type, ...]] = {"s": (str,), "i": (int,), "x": (str, int)}
 
-    def ksr_function(*args: Any) -> Any:
-        ctx = get()
-        return call(fallback() if ctx is None else ctx, *args)
+
+def _bind(spec: KemiFunction, fallback: Callable[[], Ctx]) -> Callable[..., Any]:
+    """The ``KSR`` callable of ``spec``: arguments of exactly the declared types go straight
+    to the function; anything else takes :meth:`KemiFunction.call`'s checks and messages."""
+    call, func, get = spec.call, spec.func, CURRENT.get
+    kinds = [EXACT[letter] for letter in spec.args]
+    n = len(kinds)
+    if spec.ret == "bool" or n > 2:
+
+        def ksr_function(*args: Any) -> Any:
+            ctx = get()
+            return call(fallback() if ctx is None else ctx, *args)
+
+    elif n == 0:
+
+        def ksr_function(*args: Any) -> Any:
+            ctx = get()
+            return func(fallback() if ctx is None else ctx)
+
+    elif n == 1:
+        k0 = kinds[0]
+
+        def ksr_function(*args: Any) -> Any:
+            ctx = get()
+            if ctx is None:
+                ctx = fallback()
+            if len(args) == 1 and type(args[0]) in k0:
+                return func(ctx, args[0])
+            return call(ctx, *args)
+
+    else:
+        k0, k1 = kinds
+
+        def ksr_function(*args: Any) -> Any:
+            ctx = get()
+            if ctx is None:
+                ctx = fallback()
+            if len(args) == 2 and type(args[0]) in k0 and type(args[1]) in k1:
+                return func(ctx, args[0], args[1])
+            return call(ctx, *args)
 
     ksr_function.__name__ = spec.name
     ksr_function.__qualname__ = f"{spec.module}.{spec.name}"

@@ -63,9 +63,13 @@ class TransactionShell:
         self.on_event: Callable[[Event, Source | None], None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._armed: float | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def now(self) -> float:
-        return asyncio.get_running_loop().time()
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            loop = self._loop = asyncio.get_running_loop()
+        return loop.time()
 
     # -- inputs -----------------------------------------------------------------------------
     def receive(self, msg: Message, source: Source) -> bool:

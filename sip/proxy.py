@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Literal
 
 from .errors import LocalProtocolError
-from .headers import Via, split_commas
+from .headers import Params, Via, split_commas
 from .matching import MAGIC_COOKIE
 from .message import Message, Request, Response, make_response
 from .timers import is_reliable
@@ -155,15 +155,26 @@ def add_received(request: Message, source: Peer) -> bool:
     if via is None:
         return False
     host = source.host[1:-1] if source.host.startswith("[") else source.host
-    new = via
     if via.rport is not None:
-        new = new.with_param("received", host).with_param("rport", str(source.port))
+        params = _with_params(via.params, received=host, rport=str(source.port))
     elif via.host.strip("[]").lower() != host.lower():
-        new = new.with_param("received", host)
-    if new is via:
+        params = _with_params(via.params, received=host)
+    else:
         return False
-    replace_top_via(request, new)
+    replace_top_via(request, Via(via.transport, via.host, via.port, params, via.protocol))
     return True
+
+
+def _with_params(params: Params, **values: str) -> Params:
+    """``params`` with each of ``values`` set (replaced in place, or appended), in one pass."""
+    out: list[tuple[str, str | None]] = []
+    for name, value in params:
+        key = name.lower()
+        if key in values:
+            value = values.pop(key)
+        out.append((name, value))
+    out.extend(values.items())
+    return tuple(out)
 
 
 def response_target(via: Via, source: Peer) -> Peer:
