@@ -2,8 +2,11 @@
 
 ``KSR.sl.sl_send_reply(code, reason)`` and ``KSR.sl.send_reply(code, reason)`` answer the
 current request statelessly (``send_reply`` will answer statefully once tm exists and the
-request has a transaction); ``KSR.sl.sl_reply_error()`` answers 500. The To-tag of a
-stateless reply is stable for retransmissions; the core absorbs the ACKs of these replies.
+request has a transaction); ``KSR.sl.sl_reply_error()`` answers 500. As in Kamailio, no
+state is kept: a retransmitted request runs the script again and gets the same reply (the
+To-tag is derived from Call-ID, From-tag and branch), a negative reply to an INVITE is sent
+once (the caller's retransmissions bring it again), and the core filters the ACKs of these
+replies (To-tag prefix ``srsl-``).
 Statistics as Kamailio's (``1xx_replies`` ... ``6xx_replies``, ``sent_replies``,
 ``sent_err_replies``, ``failures``), RPC ``sl.stats``.
 """
