@@ -84,12 +84,19 @@ def _header_name(www: bool) -> str:
 @module.export("credentials")
 def credentials(ctx: Ctx, realm: str | None, www: bool) -> AuthHeader | None:
     """The digest credentials of the request for ``realm`` (any realm if None)."""
+    parsed: dict[str, AuthHeader | None] | None = ctx.extra.get("auth_parsed")
+    if parsed is None:
+        parsed = ctx.extra["auth_parsed"] = {}
     for value in ctx.received.get_all(_header_name(www)):
-        try:
-            cred = parse_auth(value)
-        except RemoteProtocolError:
-            continue
-        if cred.is_digest and (realm is None or cred.get("realm") == realm):
+        if value in parsed:  # each header value is parsed once per message
+            cred = parsed[value]
+        else:
+            try:
+                cred = parse_auth(value)
+            except RemoteProtocolError:
+                cred = None
+            parsed[value] = cred = cred if cred is not None and cred.is_digest else None
+        if cred is not None and (realm is None or cred.params.get("realm") == realm):
             return cred
     return None
 

@@ -89,7 +89,7 @@ def _open() -> Store:
             log.warning("usrloc: db_mode=%d without db_url: registrations stay in memory", mode)
         return shared_store("usrloc")
     try:
-        st = open_store(url)
+        st = open_store(url, private=True)  # its own connection: flushed at stop
     except StoreError as exc:
         raise ParamError(f'modparam "usrloc" "db_url": {exc}') from None
     if mode in (1, 2) and isinstance(st, SQLiteStore) and not forked_worker():

@@ -52,8 +52,12 @@ def forked_worker() -> bool:
     return os.getpid() != _MASTER
 
 
-def open_store(url: str) -> Store:
-    """The store for ``url`` (one per URL and process); raise :class:`StoreError`."""
+def open_store(url: str, private: bool = False) -> Store:
+    """The store for ``url`` (one per URL and process; ``private``: a new one of the
+    caller's own, e.g. usrloc's, which must outlive the other modules' use of the file at
+    stop); raise :class:`StoreError`."""
+    if private:
+        return _open(url)
     key = (os.getpid(), url)
     store = _stores.get(key)
     if store is None:

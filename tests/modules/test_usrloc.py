@@ -107,3 +107,22 @@ async def test_sqlite_registrations_survive_restart(tmp_path: Path, mode: int) -
     finally:
         ua.close()
         await server.stop()
+
+
+async def test_write_back_survives_auth_db_closing_the_same_file(tmp_path: Path) -> None:
+    """auth_db on the same SQLite file may stop first: usrloc's last write-back still lands."""
+    path = tmp_path / "both.db"
+    params = (
+        SQLITE.format(path=path, mode=2) + f'modparam("auth_db", "db_url", "sqlite://{path}")\n'
+    )
+    server = await start(tmp_path, params)
+    from modules import auth_db
+
+    auth_db.store()  # opened, as the first auth_check would
+    ua = await UA.open(server, "bob")
+    await ua.register("<sip:bob@10.0.0.8>;expires=120")
+    ua.close()
+    auth_db._stop()  # noqa: SLF001 - the order modules happened to stop in
+    await server.stop()
+    assert [c.contact for c in SQLiteStore(str(path)).all_contacts("location")] == [
+        "sip:bob@10.0.0.8"]  # fmt: skip
