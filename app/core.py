@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("siprouter.core")
 WILDCARDS = ("0.0.0.0", "::")
 TAG_PREFIX = "srsl-"
+_BLANK = (b"", b"\r", b"\n", b"\x00", b" ")
 
 
 class Core:
@@ -127,7 +128,7 @@ class Core:
     # -- receiving ----------------------------------------------------------------------------
     def on_datagram(self, data: bytes, source: Source) -> None:
         """A UDP datagram: parse it (bad bytes are a counted drop) and handle it."""
-        if not data.strip(b"\r\n\x00 "):
+        if data[:1] in _BLANK and not data.strip(b"\r\n\x00 "):
             return  # keep-alive
         try:
             msg = parse(data, datagram=True, limits=self.limits)

@@ -187,6 +187,10 @@ class Engine:
             name = self._callback_names[kind] = self.callbacks.get(f"{kind}_callback", default)
         return name
 
+    def has_reply_route(self) -> bool:
+        """True if the script has the reply route callback (``ksr_reply_route``)."""
+        return self.has(self.callback("reply_route"))
+
     def has(self, name: str) -> bool:
         """True if the handler has a method ``name``."""
         return bool(name) and callable(getattr(self.handler, name, None))

@@ -134,7 +134,7 @@ def stateless_ack(core: Core, ctx: Ctx, dest: Dest | None = None) -> bool:
         _stamp(core, ctx, out)
         received = ctx.received
         assert isinstance(received, Request)
-        add_via(out, _our_via(core, dest, stateless_branch(received)))
+        add_via(out, _our_via(core, dest, stateless_branch(received, loop_detect=False)))
     except (fw.ForwardError, IndexError, ValueError) as exc:
         log.warning("cannot forward ACK (Call-ID %s): %s", ctx.call_id, exc)
         return False

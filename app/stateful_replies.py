@@ -62,8 +62,14 @@ class ReplyContext:
         """Run the reply routes, then process the reply (see the module docstring)."""
         br.replied = True
         self.stats["rpl_received"] += 1
-        ctx = self.reply_ctx(cell, br, resp, source)
         engine = self.core.engine
+        if not cell.on_reply and (engine is None or not engine.has_reply_route()):
+            out = resp.copy()  # no reply route to run: straight to the transaction
+            assert isinstance(out, Response)
+            pop_via(out)
+            self.process(cell, br, out)
+            return
+        ctx = self.reply_ctx(cell, br, resp, source)
 
         def after_onreply(c: Ctx) -> None:
             if c.drop and resp.status < 200:

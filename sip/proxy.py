@@ -103,12 +103,15 @@ def new_branch(request: Request | None = None, *, loop_detect: bool = True) -> s
     return branch
 
 
-def stateless_branch(request: Request, index: int = 0, secret: str = "") -> str:
+def stateless_branch(
+    request: Request, index: int = 0, secret: str = "", *, loop_detect: bool = True
+) -> str:
     """The branch a stateless proxy puts in its Via (§16.11): the same for every
     retransmission, and for the CANCEL and non-2xx ACK of an INVITE. Derived from the
     received top Via branch when it has the magic cookie, else from the RFC 2543 matching
     fields (Request-URI, From tag, Call-ID, CSeq number, top Via); ``index`` tells targets
-    apart, ``secret`` keeps the value unpredictable."""
+    apart, ``secret`` keeps the value unpredictable. ``loop_detect=False`` leaves out the
+    loop hash (a 2xx ACK gets no reply, so a 482 could never be sent for it)."""
     top = split_commas(request.get("via") or "")[0]
     branch = request.branch or ""
     if branch.startswith(MAGIC_COOKIE):
@@ -117,7 +120,8 @@ def stateless_branch(request: Request, index: int = 0, secret: str = "") -> str:
         cseq = request.cseq
         seed = [request.uri_text, request.from_tag or "", request.call_id or ""]
         seed += [str(cseq.seq if cseq else ""), top]
-    return f"{MAGIC_COOKIE}{_digest(secret, str(index), *seed, size=12)}{_LOOP_SEP}{loop_hash(request)}"
+    head = f"{MAGIC_COOKIE}{_digest(secret, str(index), *seed, size=12)}"
+    return f"{head}{_LOOP_SEP}{loop_hash(request)}" if loop_detect else head
 
 
 # -- Via -----------------------------------------------------------------------------------------
