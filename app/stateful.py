@@ -94,9 +94,8 @@ class Stateful(ReplyContext, Suspensions):
         return cell
 
     def _register(self, ctx: Ctx, received: Request, key: TxKey, dest: Dest) -> Cell:
-        self._label += 1
         now = self.core.tx.now()
-        cell = Cell(hash_index(key), self._label, key, received, ctx.source, dest, ctx,
+        cell = Cell(hash_index(key), self._next_label(), key, received, ctx.source, dest, ctx,
                     self.core.to_tag(received), now, SETTINGS.fr, SETTINGS.fr_inv)  # fmt: skip
         self.cells[key] = cell
         self.by_id[(cell.index, cell.label)] = cell
@@ -105,6 +104,16 @@ class Stateful(ReplyContext, Suspensions):
         self.attach(ctx, cell)
         self.stats["created"] += 1
         return cell
+
+    def _next_label(self) -> int:
+        """A label no other worker gives: ``$T(id_index)``/``$T(id_label)`` (what evapi,
+        jsonrpcc and http subscribers echo back for ``t_continue``) name one transaction
+        across all workers, as they do in Kamailio's shared memory."""
+        self._label += 1
+        workers = self.core.workers
+        if workers is None or workers.count <= 1:
+            return self._label
+        return self._label * workers.count + workers.rank - 1
 
     def attach(self, ctx: Ctx, cell: Cell) -> None:
         """Link a routing context to its cell (``sl.send_reply`` then replies statefully)."""

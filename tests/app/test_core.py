@@ -128,3 +128,22 @@ async def test_tcp_forward_reuses_connections(tmp_path: Path) -> None:
     finally:
         uas_server.close()
         await server.stop()
+
+
+def test_transaction_labels_are_unique_across_workers() -> None:
+    """$T(id_index)/$T(id_label) name one transaction among all workers (evapi, jsonrpcc
+    and HTTP subscribers echo them to t_continue; the evapi hub routes by them)."""
+    from types import SimpleNamespace
+
+    from app.core import Core
+
+    seen: dict[int, int] = {}
+    for rank in (1, 2, 3):
+        core = Core()
+        core.workers = SimpleNamespace(count=3, rank=rank)  # type: ignore[assignment]
+        for _ in range(50):
+            label = core.stateful._next_label()
+            assert label not in seen, (label, seen.get(label), rank)
+            seen[label] = rank
+    single = Core()
+    assert [single.stateful._next_label() for _ in range(3)] == [1, 2, 3]
