@@ -96,6 +96,16 @@ class Bench:
 '''
 
 
+def udp_drops(port: int) -> int:
+    """Datagrams the kernel dropped on 127.0.0.1:``port`` (receive buffer full)."""
+    want = f"0100007F:{port:04X}"
+    for line in Path("/proc/net/udp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == want:
+            return int(fields[-1])
+    return 0
+
+
 def kamailio_url(path: Path) -> str:
     """An SQLite URL both proxies read as ``path`` (Kamailio's db_sqlite takes what follows
     ``sqlite:///`` as the file name, so an absolute path gets a fourth slash)."""
@@ -196,8 +206,9 @@ class Proxy:
 
 def run(
     folder: Path, kind: str, case: str, users: int, rounds: int, rate: int, profile: Path | None
-) -> tuple[float, float, int, int]:
-    """(registrations/s, proxy CPU ms per registration, registrations, sipp exit code)."""
+) -> tuple[float, float, int, int, int, int]:
+    """(registrations/s, proxy CPU ms per registration, registrations, sipp exit code,
+    datagrams dropped at the proxy's socket, REGISTERs sipp retransmitted)."""
     port = free_port()
     db, csv = prepare(folder, case, kind, users)
     cfg = configure(folder, case, port, db)
@@ -205,6 +216,7 @@ def run(
     spy = None
     scenario = "register_auth.xml" if case.endswith("-auth") else "register_plain.xml"
     count = users * rounds
+    log = folder / f"sipp-{case}.log"
     try:
         if profile is not None and kind == "siprouter" and shutil.which("py-spy"):
             out = profile / f"{case}.txt"
@@ -215,15 +227,23 @@ def run(
         cpu0, t0 = proxy.cpu(), time.monotonic()
         proc = sipp(["-sf", str(SCENARIOS / scenario), f"127.0.0.1:{port}", "-i", "127.0.0.1",
                      "-p", str(free_port()), "-inf", str(csv), "-m", str(count), "-r", str(rate),
-                     "-l", "500"], folder / f"sipp-{case}.log", timeout=300)  # fmt: skip
+                     "-l", "500"], log, timeout=300)  # fmt: skip
         rc = finish(proc, timeout=330)
         elapsed, cpu = time.monotonic() - t0, proxy.cpu() - cpu0
+        drops = udp_drops(port)
     finally:
         if spy is not None:
             spy.send_signal(2)
             spy.wait(30)
         proxy.stop()
-    return count / elapsed, 1000 * cpu / count, count, rc
+    return count / elapsed, 1000 * cpu / count, count, rc, drops, retransmissions(log)
+
+
+def retransmissions(log: Path) -> int:
+    """REGISTER retransmissions sipp reports in its final screen."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    screen = text.rsplit("Retrans", 1)[-1].split("Test Terminated")[0]
+    return sum(int(m.split()[3]) for m in screen.splitlines() if "REGISTER ---" in m)
 
 
 def main() -> None:
@@ -252,13 +272,14 @@ def main() -> None:
                 if a.keep is not None:
                     shutil.rmtree(folder, ignore_errors=True)
                     folder.mkdir(parents=True)
-                rps, cpu_ms, count, rc = run(
+                rps, cpu_ms, count, rc, drops, retrans = run(
                     folder, kind, case, a.users, a.rounds, a.rate, a.profile
                 )
             fail = "" if rc == 0 else f"  (sipp exit {rc}: some failed)"
             print(f"  {kind:9} {case:12} {count} registrations: {rps:7.0f} registrations/s, "
                   f"{cpu_ms:.3f} ms proxy CPU per registration "
-                  f"({1000 / cpu_ms if cpu_ms else 0:,.0f} per CPU-second){fail}", flush=True)  # fmt: skip
+                  f"({1000 / cpu_ms if cpu_ms else 0:,.0f} per CPU-second); "
+                  f"{retrans} retransmitted, {drops} dropped at the proxy{fail}", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

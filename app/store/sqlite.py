@@ -130,7 +130,7 @@ class SQLiteStore(Store):
     """A SQLite database file; see the module docstring."""
 
     blocking = True
-    inline = frozenset({"get_subscriber"})
+    inline = frozenset({"get_subscriber", "get_contacts"})
     """Methods :func:`app.store.call` runs on the calling thread (short reads)."""
 
     def __init__(self, path: str, url: str | None = None) -> None:
@@ -186,9 +186,15 @@ class SQLiteStore(Store):
 
     # -- location ------------------------------------------------------------------------
     def get_contacts(self, table: str, aor: str) -> list[Contact]:
+        """Inline (see :attr:`inline`): on the reader connection."""
+        return self._contacts(table, aor, reader=table in self._ready)
+
+    def _contacts(self, table: str, aor: str, reader: bool) -> list[Contact]:
         t = self._table(table, _LOC_DDL)
         sql = f"SELECT {_LOC_SELECT} FROM {t} WHERE username=? AND domain=? ORDER BY id"
-        return [_row_contact(r) for r in self._exec(sql, _split_aor(aor)).fetchall()]
+        args = _split_aor(aor)
+        rows = self._read_all(sql, args) if reader else self._exec(sql, args).fetchall()
+        return [_row_contact(r) for r in rows]
 
     def put_contact(self, table: str, contact: Contact) -> None:
         t = self._table(table, _LOC_DDL)
@@ -213,7 +219,7 @@ class SQLiteStore(Store):
         with self._lock:
             self._begin()
             try:
-                existing = self.get_contacts(table, aor)
+                existing = self._contacts(table, aor, reader=False)  # in the transaction
                 delete, put, value = change(existing)
                 if delete:
                     self.delete_contacts(table, aor, delete)
@@ -293,11 +299,16 @@ class SQLiteStore(Store):
         args: tuple[str, ...] = (username,)
         if domain:
             sql, args = sql + " AND domain=?", (username, domain)
-        sql += " ORDER BY id LIMIT 1"
+        sql += " LIMIT 1"  # the (username, domain) index's order: no sort
         row = self._read(sql, args) if ready else self._exec(sql, args).fetchone()
         return None if row is None else Subscriber(*row)
 
     def _read(self, sql: str, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        rows = self._read_all(sql, args)
+        return rows[0] if rows else None
+
+    def _read_all(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """Rows of a read on the reader connection (the main one when it is busy)."""
         with self._rlock:
             try:
                 if self._reader is None:
@@ -305,11 +316,10 @@ class SQLiteStore(Store):
                         self.path, isolation_level=None, check_same_thread=False
                     )
                     self._reader.execute(f"PRAGMA busy_timeout={READER_BUSY_MS}")
-                row: tuple[Any, ...] | None = self._reader.execute(sql, args).fetchone()
-                return row
+                return self._reader.execute(sql, args).fetchall()
             except sqlite3.OperationalError:
                 pass
-        return self._exec(sql, args).fetchone()
+        return self._exec(sql, args).fetchall()
 
     def put_subscriber(self, table: str, sub: Subscriber) -> None:
         t = self._table(table, _SUB_DDL)
