@@ -42,9 +42,7 @@ from .section import (
     P_CALL_ID,
     P_CSEQ,
     P_FROM,
-    P_MAX_FORWARDS,
     P_TO,
-    P_VIA,
     SECTION_END,
     HeaderSection,
     line_name,
@@ -83,7 +81,7 @@ class Message(HeaderSection):
     _body: bytes
 
     def __init__(self, headers: list[tuple[str, str]] | None = None, body: bytes = b"") -> None:
-        self._set_text(SECTION_END)
+        self._set_text(SECTION_END, False)
         self._body = b""
         self.transport_hint: str | None = None
         for name, value in headers or ():
@@ -111,27 +109,19 @@ class Message(HeaderSection):
         cache[key] = view
         return view
 
-    # The six fields every proxy reads of every message are found in one pass on first use
-    # (:meth:`_core_fields`); anything unusual there (compact forms, folding, spaces before a
-    # colon, odd values) is left to the general look-ups and views, which are exact.
+    # The six fields every proxy reads of every message come from the groups of PLAIN_RE
+    # (see sip.section), matched once per text of the header section; anything unusual
+    # (a section that is not plain, odd values) is left to the general look-ups and views,
+    # which are exact.
     def _core_fields(self) -> tuple[Any, ...]:
         """(branch, From tag, To tag, Call-ID, CSeq, Max-Forwards), each a value, None when
         the header is absent, or ``_SLOW``; computed once per text of the header section."""
-        if self._compact:
+        m = self._plain or self._match_plain()
+        if m is None:
             self._core = core = _ALL_SLOW
             return core
-        low, unf = self._low, self._unf
-        values: list[Any] = []
-        for pat, n in _CORE_PATTERNS:
-            pos = low.find(pat)
-            if pos < 0:
-                values.append(None)
-                continue
-            j = pos + n
-            e = low.find("\r\n", j)
-            slow = low[j] != ":" or low[e + 2] in " \t"
-            values.append(_SLOW if slow else unf[j + 1 : e].strip())
-        via, frm, to, call_id, cseq, mf = values
+        via, frm, to, call_id, cseq, mf, _ = m.groups()
+        call_id = None if call_id is None else call_id.strip()
         self._core = core = (_branch(via), _tag(frm), _tag(to), call_id, _cseq(cseq), _mf(mf))
         return core
 
@@ -248,7 +238,9 @@ class Message(HeaderSection):
             raise RemoteProtocolError("missing Via, From or To header")
         check_via(via)
         _ = self.max_forwards  # a number, when present
-        low = self._low
+        if self._plain or self._match_plain():
+            return  # a plain section has none of the single headers twice
+        low = self._low or self._lowered()
         for pats in _UNIQUE:  # RFC 3261 §7.3.1: these may not repeat (RFC 4475 multi01)
             if (self._compact or self._folded) and len(self._spans_of(pats)) > 1:
                 raise RemoteProtocolError(f"more than one {pats[0][2:]} header")
@@ -408,9 +400,6 @@ class Response(Message):
 _UNIQUE = (P_CALL_ID, P_CSEQ, P_FROM, P_TO)
 _SLOW = object()  # a core field to find the long way (see Message._core_fields)
 _ALL_SLOW = (_SLOW,) * 6
-_CORE_PATTERNS = tuple(
-    (p[0], len(p[0])) for p in (P_VIA, P_FROM, P_TO, P_CALL_ID, P_CSEQ, P_MAX_FORWARDS)
-)
 
 
 def _branch(via: Any) -> Any:

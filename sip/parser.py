@@ -13,6 +13,7 @@ import re
 from ._text import METHODS, is_digits, is_token
 from .errors import RemoteProtocolError
 from .message import DEFAULT_LIMITS, Limits, Message, Request, Response, parse_uint
+from .section import PLAIN_RE
 
 __all__ = ["parse"]
 
@@ -64,31 +65,30 @@ def _build(head: str, body: bytes, datagram: bool, limits: Limits) -> Message:
             raise RemoteProtocolError("empty Request-URI")
     else:
         msg = _start(first)
-    msg._set_text(hdr)
+    plain = PLAIN_RE.match(hdr)
+    msg._set_text(hdr, False if plain else None, plain or False)
     msg.transport_hint = None
-    msg._body = _cut_body(msg, body, datagram, limits)
+    msg._body = _cut_body(msg, plain, body, datagram, limits)
     return msg
 
 
-def _cut_body(msg: Message, body: bytes, datagram: bool, limits: Limits) -> bytes:
-    low = msg._low
-    pos = low.rfind("\r\ncontent-length:")  # usually the last header: found at once
-    if pos >= 0 and not msg._compact and low.find("\r\ncontent-length") == pos:
-        e = low.find("\r\n", pos + 17)
-        value = msg._unf[pos + 18 : e].strip()
-        if value.isdigit() and value.isascii() and low[e + 2] not in " \t":
-            length = int(value)
-        else:
-            length = parse_uint(msg.get("content-length") or "")
-    else:
-        values = msg.get_all("content-length")
-        if not values:
-            if not datagram and body:
-                raise RemoteProtocolError("Content-Length is required on a stream")
-            return body
-        if len(values) > 1:
-            raise RemoteProtocolError("more than one Content-Length header")
-        length = parse_uint(values[0])
+def _cut_body(
+    msg: Message, plain: re.Match[str] | None, body: bytes, datagram: bool, limits: Limits
+) -> bytes:
+    """The body cut to Content-Length (found by PLAIN_RE when the section is plain)."""
+    if plain is not None and plain[7]:
+        return _cut(body, int(plain[7]), limits)
+    values = msg.get_all("content-length") if plain is None or plain[7] is not None else ()
+    if not values:
+        if not datagram and body:
+            raise RemoteProtocolError("Content-Length is required on a stream")
+        return body
+    if len(values) > 1:
+        raise RemoteProtocolError("more than one Content-Length header")
+    return _cut(body, parse_uint(values[0]), limits)
+
+
+def _cut(body: bytes, length: int, limits: Limits) -> bytes:
     if length > limits.max_body:
         raise RemoteProtocolError("body too large", 513)
     if length > len(body):

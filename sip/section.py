@@ -2,24 +2,32 @@
 (RFC 3261 §7.3: header fields, compact forms §7.3.3, folding §7.3.1).
 
 :class:`HeaderSection` keeps the section as one string (every header line preceded by CRLF,
-then the CRLFCRLF that ends the section, which also stops every scan). Look-ups search a
-lower-cased, unfolded copy, so parsing does no per-line work: finding a header is one
-``str.find``. The multimap is ordered and case-insensitive and knows the compact forms
-(``v`` = Via, ``i`` = Call-ID, ...). Edits split the text into lines, change the lines they
-touch and join it again, so untouched headers keep their exact bytes.
+then the CRLFCRLF that ends the section, which also stops every scan). A *plain* section
+(no folding, no compact or one-letter names, none of the single headers repeated) is read by
+one compiled regular expression, :data:`PLAIN_RE`, which also captures the values of the
+headers every proxy reads (first Via, From, To, Call-ID, CSeq, Max-Forwards,
+Content-Length); those look-ups then cost a group access. Other look-ups search a
+lower-cased, unfolded copy made on first use, so parsing does no per-line work: finding a
+header is one ``str.find``. The multimap is ordered and case-insensitive and knows the
+compact forms (``v`` = Via, ``i`` = Call-ID, ...). Edits cut or splice the text where they
+can and otherwise split it into lines and join it again, so untouched headers keep their
+exact bytes.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 from ._text import is_token
 from .errors import LocalProtocolError
 from .headers import split_commas
 
-__all__ = ["COMPACT", "HeaderSection", "SECTION_END", "FOLD_RE", "line_name", "Patterns"]
+__all__ = [
+    "COMPACT", "HeaderSection", "SECTION_END", "FOLD_RE", "line_name", "Patterns", "PLAIN_RE",
+    "PLAIN_NAMES",
+]  # fmt: skip
 
 #: compact form → full name (RFC 3261 §7.3.3 and the IANA registry)
 COMPACT = {
@@ -35,9 +43,45 @@ _COMPACT_RE = re.compile(r"\n[a-z][ \t:]")
 SECTION_END = "\r\n\r\n"
 _ASCII_LOWER = {c: c + 32 for c in range(65, 91)}
 
+#: the headers :data:`PLAIN_RE` captures, group 1, 2, ... in this order
+PLAIN_NAMES = ("via", "from", "to", "call-id", "cseq", "max-forwards", "content-length")
 
-Patterns = tuple[str, str | None]
-"""How to find a header: CRLF + its lower-case full name, and CRLF + its compact form."""
+
+def _plain_alternative(group: int, name: str) -> str:
+    """One header line of :data:`PLAIN_RE`: the name, then (first time) the value captured.
+
+    The name's first letter is a capital literal (sre skips an alternative on a literal
+    that differs at once; a set or ``re.IGNORECASE`` would cost a call per line), the rest
+    any case. ``_POISON`` eats the line and its CR so that no further line and no end can
+    match: a repeated single header, or the name followed by a blank and no colon, makes
+    the section not plain (the possessive repeat never takes that line back)."""
+    again = r"[^\r]*+" if name == "via" else _POISON  # Via may repeat; the first is kept
+    value = r"[ \t]*+([0-9]*+)[ \t]*+" if name == "content-length" else r"[ \t]*+([^\r]*+)"
+    head = f"{name[0].upper()}(?ai:{re.escape(name[1:])})"
+    return rf"{head}(?:[ \t]*+:(?({group}){again}|{value})|[ \t]{_POISON})"
+
+
+def _lower_first(name: str) -> str:
+    """A line of :data:`PLAIN_RE` naming ``name`` with a small first letter: not plain."""
+    return rf"{name[0]}(?ai:{re.escape(name[1:])})[ \t:]{_POISON}"
+
+
+_POISON = r"[^\r]*+\r"
+#: A plain header section (see the module docstring); group ``i`` is the value of the first
+#: ``PLAIN_NAMES[i - 1]`` header (None when absent; leading blanks skipped, trailing kept).
+#: Any other line must not start with a blank (no folding) and its second character must be
+#: neither a blank nor a colon (no compact forms).
+PLAIN_RE = re.compile(
+    r"(?:\r\n(?:"
+    + "|".join(_plain_alternative(i, n) for i, n in enumerate(PLAIN_NAMES, 1))
+    + "|"
+    + "|".join(_lower_first(n) for n in PLAIN_NAMES)
+    + r"|[^\r \t:][^\r \t:][^\r]*+))*+\r\n\r\n\Z"
+)
+
+Patterns = tuple[str, str | None, int]
+"""How to find a header: CRLF + its lower-case full name, CRLF + its compact form, and its
+group in :data:`PLAIN_RE` (0 when it has none)."""
 
 _PATTERNS: dict[str, Patterns] = {}
 
@@ -47,7 +91,8 @@ def _pattern(name: str) -> Patterns:
     key = name.lower()
     key = COMPACT.get(key, key)
     short = _SHORT.get(key)
-    pats = ("\r\n" + key, None if short is None else "\r\n" + short)
+    group = PLAIN_NAMES.index(key) + 1 if key in PLAIN_NAMES else 0
+    pats = ("\r\n" + key, None if short is None else "\r\n" + short, group)
     if len(_PATTERNS) < 1024:
         _PATTERNS[name] = pats
     return pats
@@ -68,37 +113,63 @@ def _aliases(name: str) -> tuple[str, ...]:
     return (key, short) if short else (key,)
 
 
+def _lower(text: str) -> str:
+    low = text.lower()
+    if len(low) != len(text):  # a few non-ASCII letters change length when lowered
+        low = text.translate(_ASCII_LOWER)
+    return low
+
+
 class HeaderSection:
     """An ordered, case-insensitive multimap of header lines kept as text."""
 
-    __slots__ = ("_hdr", "_unf", "_low", "_compact", "_folded", "_cache", "_core")
+    __slots__ = ("_hdr", "_unf", "_low", "_compact", "_folded", "_cache", "_core", "_plain")
 
     _hdr: str
     _unf: str
-    _low: str
-    _compact: bool
+    _low: str | None  # lower-cased _unf, made on first use (_lowered)
+    _compact: bool | None  # whether a compact name may occur; None: not known yet
     _folded: bool
     _cache: dict[str, Any]  # typed views derived from the text, dropped on every edit
     _core: Any  # the fields every proxy reads, found in one pass (see sip.message)
+    _plain: re.Match[str] | Literal[False] | None  # PLAIN_RE's match; None: not tried yet
 
-    def _set_text(self, hdr: str) -> None:
-        """Install a new header section; look-up copies are derived lazily where costly."""
-        self._hdr = unf = hdr
-        low = unf.lower()
-        if len(low) != len(unf):  # a few non-ASCII letters change length when lowered
-            low = unf.translate(_ASCII_LOWER)
-        self._unf = unf
-        self._low = low
-        self._compact = _COMPACT_RE.search(low) is not None
+    def _set_text(
+        self,
+        hdr: str,
+        compact: bool | None = None,
+        plain: re.Match[str] | Literal[False] | None = None,
+    ) -> None:
+        """Install a new header section; look-up copies are derived lazily. ``compact``
+        (whether compact names may occur) and ``plain`` are passed when already known."""
+        self._hdr = self._unf = hdr
+        self._low = None
+        self._compact = compact
         self._folded = False
         self._cache = {}
         self._core = None
+        self._plain = plain
+
+    def _lowered(self) -> str:
+        """Make the lower-cased look-up copy (and learn whether compact names occur)."""
+        self._low = low = _lower(self._unf)
+        if self._compact is None:
+            self._compact = _COMPACT_RE.search(low) is not None
+        return low
+
+    def _match_plain(self) -> re.Match[str] | None:
+        """:data:`PLAIN_RE`'s match of the section, or None when it is not plain."""
+        plain = self._plain
+        if plain is None:
+            plain = self._plain = PLAIN_RE.match(self._hdr) or False
+        return plain or None
 
     def _unfold(self) -> None:
         """Replace folded continuation lines by a space in the look-up copies (§7.3.1)."""
-        unf = FOLD_RE.sub(" ", self._hdr)
-        self._unf = unf
-        self._low = unf.lower() if len(unf.lower()) == len(unf) else unf.translate(_ASCII_LOWER)
+        if self._compact is None:
+            self._lowered()
+        self._unf = unf = FOLD_RE.sub(" ", self._hdr)
+        self._low = _lower(unf)
         self._folded = True
 
     # -- the header multimap ---------------------------------------------------------------
@@ -107,18 +178,19 @@ class HeaderSection:
         return self._spans_of(_PATTERNS.get(name) or _pattern(name))
 
     def _spans_of(self, pats: Patterns) -> list[tuple[int, int]]:
-        pat, short = pats
-        found = self._scan(pat)
+        pat, short, _ = pats
+        low = self._low or self._lowered()
+        found = self._scan(low, pat)
         if short is not None and self._compact:
-            found += self._scan(short)
+            found += self._scan(low, short)
             found.sort()
-        if not self._folded and any(self._low[e + 2] in " \t" for _, e in found):
+        if not self._folded and any(low[e + 2] in " \t" for _, e in found):
             self._unfold()
             return self._spans_of(pats)
         return found
 
-    def _scan(self, pat: str) -> list[tuple[int, int]]:
-        low = self._low
+    @staticmethod
+    def _scan(low: str, pat: str) -> list[tuple[int, int]]:
         n = len(pat)
         found: list[tuple[int, int]] = []
         pos = low.find(pat)
@@ -133,11 +205,11 @@ class HeaderSection:
 
     def _span1(self, pats: Patterns) -> tuple[int, int] | None:
         """Span of the first header's value, any spelling (see :meth:`_get` for the fast one)."""
-        pat, short = pats
+        pat, short, _ = pats
+        low = self._low or self._lowered()
         if short is not None and self._compact:
             spans = self._spans_of(pats)
             return spans[0] if spans else None
-        low = self._low
         pos = low.find(pat)
         n = len(pat)
         while pos >= 0:
@@ -160,9 +232,14 @@ class HeaderSection:
         return self._get(_PATTERNS.get(name) or _pattern(name), default)
 
     def _get(self, pats: Patterns, default: str | None = None) -> str | None:
-        pat, short = pats
+        pat, short, group = pats
+        if group:  # one of PLAIN_NAMES: captured when the section is plain
+            m = self._plain or self._match_plain()
+            if m is not None:
+                value = m[group]
+                return default if value is None else value.strip()
+        low = self._low or self._lowered()
         if short is None or not self._compact:  # fast path: "Name:" not folded
-            low = self._low
             pos = low.find(pat)
             while pos >= 0:
                 j = pos + len(pat)
@@ -224,7 +301,8 @@ class HeaderSection:
         _check_header(name, value)
         line = f"{name}: {value}"
         if index is None:
-            self._set_text(f"{self._hdr[:-4]}\r\n{line}{SECTION_END}")
+            compact = self._compact if len(name) > 1 else None
+            self._set_text(f"{self._hdr[:-4]}\r\n{line}{SECTION_END}", compact)
             return
         lines = self.raw_lines()
         lines.insert(index, line)
@@ -233,7 +311,8 @@ class HeaderSection:
     def insert(self, name: str, value: str) -> None:
         """Insert a header before all others (Kamailio's ``insert_hf``)."""
         _check_header(name, value)
-        self._set_text(f"\r\n{name}: {value}{self._hdr}")
+        compact = self._compact if len(name) > 1 else None
+        self._set_text(f"\r\n{name}: {value}{self._hdr}", compact)
 
     def add_before(self, name: str, value: str, before: str) -> None:
         """Insert a header just before the first ``before`` header (or at the top)."""
@@ -282,7 +361,7 @@ class HeaderSection:
             prev = e
         if spans:
             parts.append(hdr[prev:])
-            self._set_text("".join(parts))
+            self._set_text("".join(parts), self._compact)  # the names are unchanged
         return len(spans)
 
     def remove_first_value(self, name: str) -> str | None:
