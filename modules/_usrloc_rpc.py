@@ -102,6 +102,7 @@ async def rpc_rm(table: str, aor: str) -> None:
     st = ul.store()
     if not await acall(st, st.delete_contacts, table, _key(aor), None):
         raise RpcFault(404, "AOR not found")
+    await ul.commit()
 
 
 @module.rpc("ul.rm_contact")
@@ -112,6 +113,7 @@ async def rpc_rm_contact(table: str, aor: str, contact: str) -> None:
     if not ruids:
         raise RpcFault(404, "Contact not found")
     await acall(st, st.delete_contacts, table, _key(aor), ruids)
+    await ul.commit()
 
 
 @module.rpc("ul.add")
@@ -134,6 +136,7 @@ async def rpc_add(
                   last_modified=now)  # fmt: skip
     st = ul.store()
     await acall(st, st.put_contact, table, new)
+    await ul.commit()
 
 
 @module.rpc("ul.flush")

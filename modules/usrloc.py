@@ -70,7 +70,7 @@ module.param("server_id_filter", int, 0, doc="accepted")
 module.param("handle_lost_tcp", int, 0, doc="accepted")
 
 _state: dict[str, Any] = {"store": None, "timer": None, "flusher": None, "expired": {}}
-FLUSH_INTERVAL = 1.0  # seconds between write-backs (db_mode=2 with the cache)
+FLUSH_INTERVAL = 1.0  # seconds between write-backs (the cache's queue: db_mode=2, timers, RPC)
 _ruids = itertools.count(1)
 
 
@@ -105,7 +105,7 @@ async def _start() -> None:
         await acall(st, st.get_contacts, table, "")
     interval = max(1, int(module.cfg["timer_interval"]))
     _state["timer"] = asyncio.create_task(_timer(interval), name="usrloc-timer")
-    if isinstance(st, CachedStore) and st.write_back:
+    if isinstance(st, CachedStore):
         _state["flusher"] = asyncio.create_task(_flusher(st), name="usrloc-flusher")
 
 
@@ -136,6 +136,14 @@ async def flush(st: CachedStore) -> None:
             raise
 
 
+async def commit() -> None:
+    """After a change made outside a route (timer, RPC): with the write-through cache,
+    commit it now (in the store's thread); otherwise nothing to do."""
+    st = _state["store"]
+    if isinstance(st, CachedStore) and not st.write_back:
+        await flush(st)
+
+
 async def _flusher(st: CachedStore) -> None:
     while True:
         await asyncio.sleep(FLUSH_INTERVAL)
@@ -163,6 +171,7 @@ async def expire(now: float) -> list[Contact]:
         counts = _state["expired"]
         counts[table] = counts.get(table, 0) + len(removed)
         gone.extend(removed)
+    await commit()
     return gone
 
 

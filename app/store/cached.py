@@ -3,7 +3,8 @@
 then reaches the database
 
 * at once (write-through, ``db_mode=1``): the route's REGISTER waits for the commit, one
-  store call (one thread hand-off) per change, or
+  store call (one thread hand-off) per change (changes made by timers and RPC commands are
+  queued and committed by their caller with :meth:`CachedStore.take`), or
 * later (write-back, ``db_mode=2``): writes are queued and :meth:`CachedStore.aflush` commits
   the queue in one transaction (usrloc's flusher, every second, and at stop).
 
@@ -16,6 +17,7 @@ key/values are not cached: those calls go to the database.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -24,6 +26,12 @@ from app.store.memory import MemoryStore
 from app.store.sqlite import Op, SQLiteStore
 
 T = TypeVar("T")
+
+
+def _in_route() -> bool:
+    """True in a route greenlet (which may park while the database commits)."""
+    pool: Any = importlib.import_module("app.greenpool")  # the store layer needs no engine
+    return bool(pool.in_route())
 
 
 class CachedStore(Store):
@@ -50,8 +58,8 @@ class CachedStore(Store):
         self._loaded.add(table)
 
     def _wrote(self, ops: list[Op]) -> None:
-        if self.write_back:
-            self.pending += ops
+        if self.write_back or not _in_route():
+            self.pending += ops  # timers and RPC commands: flushed by their caller (usrloc)
         else:
             self._run(self.backing, self.backing.write, ops)
 

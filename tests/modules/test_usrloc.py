@@ -126,3 +126,21 @@ async def test_write_back_survives_auth_db_closing_the_same_file(tmp_path: Path)
     await server.stop()
     assert [c.contact for c in SQLiteStore(str(path)).all_contacts("location")] == [
         "sip:bob@10.0.0.8"]  # fmt: skip
+
+
+async def test_write_through_rpc_and_expiry_are_committed(tmp_path: Path) -> None:
+    """db_mode=1: changes made by RPC commands and by the expiry timer reach the file at once."""
+    path = tmp_path / "wt.db"
+    server = await start(tmp_path, SQLITE.format(path=path, mode=1))
+    try:
+        await rpc.rpc_add("location", "carol", "sip:carol@10.0.0.3", 60)
+        await rpc.rpc_add("location", "dave", "sip:dave@10.0.0.4", 1)
+        on_disk = SQLiteStore(str(path))
+        assert sorted(c.aor for c in on_disk.all_contacts("location")) == ["carol", "dave"]
+        await usrloc.expire(time.time() + 5)
+        assert [c.aor for c in on_disk.all_contacts("location")] == ["carol"]
+        await rpc.rpc_rm("location", "carol")
+        assert on_disk.all_contacts("location") == []
+        on_disk.close()
+    finally:
+        await server.stop()

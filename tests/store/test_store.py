@@ -176,8 +176,14 @@ def test_sqlite_rows_round_trip(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("write_back", [False, True])
-def test_cached_store_writes_through_or_back(tmp_path: Path, write_back: bool) -> None:
-    from app.store import CachedStore, call
+def test_cached_store_writes_through_or_back(
+    tmp_path: Path, write_back: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Write-through commits each change a route makes at once (outside a route, e.g. a
+    timer or an RPC command, changes are queued for usrloc to commit); write-back queues."""
+    from app.store import CachedStore, cached, call
+
+    monkeypatch.setattr(cached, "_in_route", lambda: True)
 
     path = str(tmp_path / "c.db")
     backing = SQLiteStore(path)
