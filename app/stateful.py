@@ -120,6 +120,9 @@ class Stateful(ReplyContext, Suspensions):
         ctx.extra["tm_cell"] = cell
         ctx.extra["tx"] = cell.key
         ctx.extra["tm_reply"] = lambda code, reason: 1 if self.reply(ctx, code, reason) else -1
+        fixups = ctx.extra.pop("tm_upstream_fixups", None)  # set before the cell existed
+        if fixups:
+            cell.upstream_fixups.extend(f for f in fixups if f not in cell.upstream_fixups)
         for kind, name in ctx.extra.pop("tm_on", {}).items():
             setattr(cell, f"on_{kind}", name)
         fr = ctx.extra.pop("tm_fr", None)

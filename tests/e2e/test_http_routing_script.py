@@ -353,8 +353,8 @@ def _fromto_caller(tmp: Path, callee_hangs_up: bool) -> str:
       Content-Length: 0
 
   ]]></send>
-  <recv response="200" />"""  # fmt: skip
-    refs = ",f3,t3" if callee_hangs_up else ""
+  <recv response="200">{_both(me, callee, "4")}</recv>"""  # fmt: skip
+    refs = ",f3,t3" if callee_hangs_up else ",f4,t4"  # the BYE's 200 restored too
     path = tmp / f"fromto_uac_{int(callee_hangs_up)}.xml"
     path.write_text(f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="rtjson from/to caller">
