@@ -12,7 +12,9 @@ against the ``subscriber`` table when the case says ``-auth`` (``auth_check`` th
 * ``memory``: usrloc ``db_mode=0`` (location in process memory / Kamailio's shm);
 * ``sqlite``: usrloc ``db_mode=2`` with an SQLite ``db_url`` (registrations survive restart);
 * ``sqlite-auth``: the same plus digest auth (auth_db on the same SQLite file);
-* ``memory-auth``: memory location, subscribers in SQLite.
+* ``memory-auth``: memory location, subscribers in SQLite;
+* ``options``: OPTIONS answered by ``sl.sl_send_reply(200)`` at the same rate: the core's
+  cost of receiving a request and answering it, without the registrar (the floor).
 
 sipp (tests/e2e/scenarios/register_plain.xml or register_auth.xml) registers ``--users``
 distinct users ``--rounds`` times each (the first round inserts, later rounds refresh: same
@@ -42,7 +44,27 @@ from bench.proxy_kit import cpu_seconds, tree  # noqa: E402
 from tests.e2e.proc import SCENARIOS, Siprouter, finish, free_port, sipp  # noqa: E402
 
 KAMAILIO_SCHEMA = Path("/usr/share/kamailio/db_sqlite")
-CASES = ("memory", "sqlite", "sqlite-auth", "memory-auth")
+CASES = ("memory", "sqlite", "sqlite-auth", "memory-auth", "options")
+OPTIONS_XML = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="options: the core's floor (no registrar)">
+  <send retrans="500">
+    <![CDATA[
+      OPTIONS sip:[field0]@example.com SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:[field0]@example.com>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[field0]@example.com>
+      Call-ID: [call_id]
+      CSeq: 1 OPTIONS
+      Contact: <sip:[field0]@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200" />
+</scenario>
+"""
 
 CFG = """#!KAMAILIO
 children=1
@@ -83,6 +105,9 @@ class Bench:
         return 0
 
     def ksr_request_route(self, msg):
+        if KSR.is_OPTIONS():
+            KSR.sl.sl_send_reply(200, "OK")
+            return 1
         if KSR.is_REGISTER():
             if AUTH and KSR.auth_db.auth_check(KSR.pv.get("$fd"), "subscriber", 1) < 0:
                 KSR.auth.auth_challenge(KSR.pv.get("$fd"), 0)
@@ -214,7 +239,12 @@ def run(
     cfg = configure(folder, case, port, db)
     proxy = Proxy(kind, cfg, folder)
     spy = None
-    scenario = "register_auth.xml" if case.endswith("-auth") else "register_plain.xml"
+    scenario = str(
+        SCENARIOS / ("register_auth.xml" if case.endswith("-auth") else "register_plain.xml")
+    )
+    if case == "options":
+        scenario = str(folder / "options.xml")
+        Path(scenario).write_text(OPTIONS_XML)
     count = users * rounds
     log = folder / f"sipp-{case}.log"
     try:
@@ -225,7 +255,7 @@ def run(
             spy = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1.0)
         cpu0, t0 = proxy.cpu(), time.monotonic()
-        proc = sipp(["-sf", str(SCENARIOS / scenario), f"127.0.0.1:{port}", "-i", "127.0.0.1",
+        proc = sipp(["-sf", scenario, f"127.0.0.1:{port}", "-i", "127.0.0.1",
                      "-p", str(free_port()), "-inf", str(csv), "-m", str(count), "-r", str(rate),
                      "-l", "500"], log, timeout=300)  # fmt: skip
         rc = finish(proc, timeout=330)
@@ -243,14 +273,14 @@ def retransmissions(log: Path) -> int:
     """REGISTER retransmissions sipp reports in its final screen."""
     text = log.read_text(errors="replace") if log.exists() else ""
     screen = text.rsplit("Retrans", 1)[-1].split("Test Terminated")[0]
-    return sum(int(m.split()[3]) for m in screen.splitlines() if "REGISTER ---" in m)
+    return sum(int(m.split()[3]) for m in screen.splitlines() if "---------->" in m)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--users", type=int, default=2000)
     p.add_argument("--rounds", type=int, default=2, help="registrations per user")
-    p.add_argument("--rate", type=int, default=3000, help="sipp -r (new REGISTER flows per s)")
+    p.add_argument("--rate", type=int, default=1000, help="sipp -r (new REGISTER flows per s)")
     p.add_argument("--cases", default="memory,sqlite,sqlite-auth")
     p.add_argument("--proxy", default="siprouter,kamailio")
     p.add_argument("--profile", type=Path, help="py-spy raw profiles of siprouter into DIR")
