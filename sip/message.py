@@ -121,7 +121,7 @@ class Message(HeaderSection):
             self._core = core = _ALL_SLOW
             return core
         via, frm, to, call_id, cseq, mf, _ = m.groups()
-        call_id = None if call_id is None else call_id.strip()
+        call_id = call_id and call_id.strip()  # None (absent) stays None
         self._core = core = (_branch(via), _tag(frm), _tag(to), call_id, _cseq(cseq), _mf(mf))
         return core
 
@@ -402,39 +402,41 @@ _SLOW = object()  # a core field to find the long way (see Message._core_fields)
 _ALL_SLOW = (_SLOW,) * 6
 
 
-def _branch(via: Any) -> Any:
+def _branch(via: str | None) -> Any:
     """The branch of the first Via value, when it is plainly written."""
-    if via is None or via is _SLOW or "," in via:
-        return _SLOW if via is not None else None
+    if via is None:
+        return None
+    if "," in via:
+        return _SLOW
     i = via.find(";branch=")
     if i < 0:
         return None if ";" not in via else _SLOW
     return via[i + 8 :].partition(";")[0].strip() or _SLOW
 
 
-def _tag(value: Any) -> Any:
+def _tag(value: str | None) -> Any:
     """The tag parameter of a From/To value, when it is plainly written."""
-    if value is None or value is _SLOW:
-        return value
+    if value is None:
+        return None
     i = value.find(";tag=", value.rfind(">") + 1)
     if i < 0:
         return None if ";" not in value else _SLOW
     return value[i + 5 :].partition(";")[0].strip() or _SLOW
 
 
-def _cseq(value: Any) -> Any:
-    if value is None or value is _SLOW:
-        return value
+def _cseq(value: str | None) -> Any:
+    if value is None:
+        return None
     num, _, method = value.partition(" ")
-    if method in METHODS and num.isdigit() and num.isascii() and len(num) < 10:
+    if method in METHODS and len(num) < 10 and num.isdigit() and num.isascii():
         return tuple.__new__(CSeq, (int(num), method))
     return _SLOW
 
 
-def _mf(value: Any) -> Any:
-    if value is None or value is _SLOW:
-        return value
-    return int(value) if value.isdigit() and value.isascii() and len(value) < 10 else _SLOW
+def _mf(value: str | None) -> Any:
+    if value is None:
+        return None
+    return int(value) if len(value) < 10 and value.isdigit() and value.isascii() else _SLOW
 
 
 def _top_via(value: str) -> Via:

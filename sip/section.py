@@ -261,7 +261,13 @@ class HeaderSection:
 
     def get_all(self, name: str) -> list[str]:
         """Values of every header line called ``name``, in order."""
-        spans = self._spans(name)  # may unfold, replacing self._unf
+        pats = _PATTERNS.get(name) or _pattern(name)
+        if pats[2] > 1:  # a single header (PLAIN_NAMES but Via): one line at most if plain
+            m = self._plain or self._match_plain()
+            if m is not None:
+                value = m[pats[2]]
+                return [] if value is None else [value.strip()]
+        spans = self._spans_of(pats)  # may unfold, replacing self._unf
         unf = self._unf
         return [unf[a:b].strip() for a, b in spans]
 
