@@ -100,8 +100,12 @@ def _stamp(core: Core, ctx: Ctx, out: Request) -> None:
 
 def _our_via(core: Core, dest: Dest, branch: str) -> str:
     host, port = core.via_address(dest)
+    return _via_text(dest.proto, host, port, branch)
+
+
+def _via_text(proto: str, host: str, port: int, branch: str) -> str:
     sent_by = f"[{host}]" if ":" in host else host
-    return via_value(dest.proto, sent_by, port, branch, rport=False)
+    return via_value(proto, sent_by, port, branch, rport=False)
 
 
 def prepare(core: Core, ctx: Ctx, msg: Request, target: Branch, dest: Dest) -> Request:
@@ -117,7 +121,10 @@ def prepare(core: Core, ctx: Ctx, msg: Request, target: Branch, dest: Dest) -> R
     branch = new_branch(received)
     if core.workers is not None:  # replies find the worker that owns the branch
         branch = core.workers.branch(branch)
-    add_via(out, _our_via(core, dest, branch))
+    host, port = core.via_address(dest)
+    add_via(out, _via_text(dest.proto, host, port, branch))
+    for hook in ctx.extra.get("relay_hooks", ()):  # e.g. rr's double Record-Route
+        hook(ctx, out, dest.proto, host, port)
     return out
 
 

@@ -215,7 +215,23 @@ def finalize(ctx: Any, out_msg: Any, out_proto: str, out_host: str, out_port: in
     if st is None or not st.count or st.inbound is None:
         return
     values = _values(ctx, st, rb.Iface(out_proto.lower(), out_host, out_port))
+    extra = _branch_extra(out_msg, _values(ctx, st, None)[0])
+    if extra:
+        values = [v[: v.rindex(">")] + extra + v[v.rindex(">") :] for v in values]
     rb.replace_ours(out_msg, st.count, values)
+
+
+def _branch_extra(msg: Any, expected: str) -> str:
+    """The parameters a branch route added to our Record-Route (``add_rr_param`` there):
+    what the top value has beyond ``expected`` before its ``>``."""
+    values = msg.values("Record-Route")[:1] if "record-route" in msg else []
+    if not values:
+        return ""
+    cur, cut = values[0], expected.rindex(">")
+    head, tail = expected[:cut], expected[cut:]
+    if len(cur) > len(expected) and cur.startswith(head) and cur.endswith(tail):
+        return cur[cut : len(cur) - len(tail)]
+    return ""
 
 
 # -- Route ----------------------------------------------------------------------------------
