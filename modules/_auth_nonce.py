@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import os
 import secrets
@@ -46,7 +45,7 @@ def secret_bytes(configured: str) -> bytes:
 
 
 def _mac(key: bytes, payload: bytes, realm: str) -> bytes:
-    return hmac.new(key, payload + realm.encode(), hashlib.sha256).digest()[:MAC_LEN]
+    return hmac.digest(key, payload + realm.encode(), "sha256")[:MAC_LEN]  # OpenSSL one-shot
 
 
 def make(key: bytes, realm: str, lifetime: int, now: float | None = None) -> str:
