@@ -211,8 +211,26 @@ def _headers_key(headers: str | None) -> frozenset[tuple[str, str]]:
     return frozenset((unescape(n).lower(), unescape(v)) for n, _, v in pairs)
 
 
+_PARSED: dict[str, URI] = {}
+_PARSED_MAX = 2048
+
+
 def parse_uri(text: str) -> URI:
-    """Parse a URI; raises :class:`RemoteProtocolError` (400) when it is malformed."""
+    """Parse a URI; raises :class:`RemoteProtocolError` (400) when it is malformed.
+
+    URIs are immutable, so one parse of a text serves every later request for it (a proxy
+    sees the same Record-Route, gateway and registrar URIs over and over); the table is
+    emptied when it reaches ``_PARSED_MAX`` entries."""
+    uri = _PARSED.get(text)
+    if uri is None:
+        uri = _parse_uri(text)
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[text] = uri
+    return uri
+
+
+def _parse_uri(text: str) -> URI:
     m = _FAST_RE.match(text)
     if m is not None:  # the common, plainly valid shape: no escapes to check, no IPv6
         scheme, user, host, port, params = m.groups()
