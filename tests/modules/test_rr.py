@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from modules import rr
-from sip import Request, Response, parse
+from sip import Request, parse
 from sip.message import make_response
 from tests.app.harness import Peer, port_of
 
@@ -65,13 +67,22 @@ async def test_preset_advertised_and_remove(tmp_path: Path) -> None:
     assert "Record-Route" not in msg and results(msg) == [1, 1]
 
 
-async def test_double_record_route_tcp_in_udp_out(tmp_path: Path) -> None:
-    server = await serve(tmp_path, [rr.module])
+@pytest.mark.parametrize("relay", ["forward", "t_relay"])
+async def test_double_record_route_tcp_in_udp_out(tmp_path: Path, relay: str) -> None:
+    """TCP in, UDP out: two Record-Route values (enable_double_rr=1, RFC 5658), whether the
+    request is forwarded statelessly or relayed by tm's t_relay."""
+    from modules import tm
+
+    server = await serve(tmp_path, [rr.module, tm.module])
     uas = await Peer.open()
     tcp_port, udp_port = port_of(server, "tcp"), port_of(server, "udp")
+    if relay == "forward":
+        data = sip("KSR.rr.record_route()", "INVITE", extra=f"X-Fwd: sip:127.0.0.1:{uas.port}\r\n")
+    else:
+        ops = f"KSR.rr.record_route() ;; KSR.setdsturi('sip:127.0.0.1:{uas.port}') ;; KSR.tm.t_relay()"
+        data = sip(ops, "INVITE", extra="X-Stop: 1\r\n")
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", tcp_port)
-        data = sip("KSR.rr.record_route()", "INVITE", extra=f"X-Fwd: sip:127.0.0.1:{uas.port}\r\n")
         writer.write(data.replace(b"SIP/2.0/UDP", b"SIP/2.0/TCP"))
         await writer.drain()
         msg = await uas.recv()
@@ -261,30 +272,3 @@ def test_parse_of_route_values_is_shared() -> None:
     msg = parse(b"BYE sip:a@b SIP/2.0\r\nRoute: <sip:x;lr>, <sip:y>\r\nContent-Length: 0\r\n\r\n")
     assert [r.uri.has_param("lr") for r in msg.routes] == [True, False]
     assert callable(rr.module.api["finalize"])
-
-
-async def test_double_record_route_with_t_relay_tcp_in_udp_out(tmp_path: Path) -> None:
-    """t_relay (not only the stateless forward) asks rr for the outgoing interface: TCP in,
-    UDP out gives two Record-Route values (enable_double_rr=1, RFC 5658)."""
-    from modules import tm
-
-    server = await serve(tmp_path, [rr.module, tm.module])
-    uas = await Peer.open()
-    tcp_port, udp_port = port_of(server, "tcp"), port_of(server, "udp")
-    ops = f"KSR.rr.record_route() ;; KSR.setdsturi('sip:127.0.0.1:{uas.port}') ;; KSR.tm.t_relay()"
-    try:
-        reader, writer = await asyncio.open_connection("127.0.0.1", tcp_port)
-        data = sip(ops, "INVITE", extra="X-Stop: 1\r\n")
-        writer.write(data.replace(b"SIP/2.0/UDP", b"SIP/2.0/TCP"))
-        await writer.drain()
-        msg = await uas.recv()
-        while isinstance(msg, Response):  # skip nothing but requests
-            msg = await uas.recv()
-        assert msg.get_all("Record-Route") == [
-            f"<sip:127.0.0.1:{udp_port};r2=on;lr;ftag=f1>",
-            f"<sip:127.0.0.1:{tcp_port};transport=tcp;r2=on;lr;ftag=f1>",
-        ]
-        writer.close()
-    finally:
-        uas.close()
-        await server.stop()
