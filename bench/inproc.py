@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import gc
 import pstats
 import re
 import subprocess
@@ -43,7 +42,7 @@ import proxy_kit  # noqa: E402
 from app.cli import load  # noqa: E402
 from app.cli import parser as cli_parser  # noqa: E402
 from app.context import Dest, Source  # noqa: E402
-from app.server import Server  # noqa: E402
+from app.server import Server, tune_gc  # noqa: E402
 from app.transport import Transports  # noqa: E402
 from sip import Response, parse  # noqa: E402
 from tests.e2e.proc import free_port  # noqa: E402
@@ -162,8 +161,7 @@ async def measure(kind: str, n: int, profile: bool) -> dict[str, Any]:
         for i in range(WARM_UP[kind]):  # caches, pooled greenlets (the same for every n,
             step(i)  # so that --valgrind's difference of two runs counts only measured ops)
         driver.costs.clear()
-        gc.collect()
-        gc.freeze()
+        tune_gc()  # as a real worker does after start-up
         prof = cProfile.Profile() if profile else None
         t0 = time.process_time()
         for i in range(10**6, 10**6 + n):
