@@ -51,10 +51,20 @@ def response_key(response: Response) -> TxKey:
 def server_key(request: Message, method: str | None = None) -> TxKey:
     """Key of the server transaction a received request (or a response we send) matches.
 
-    ``method`` overrides the method (ACK → INVITE is done here already).
+    ``method`` overrides the method (ACK → INVITE is done here already). The key is kept
+    with the message's derived views (dropped on any edit): a proxy asks for it several
+    times per request (retransmission check, t_check_trans, t_newtran, the layer).
     """
-    if method is None:
-        method = _method(request)
+    if method is not None:
+        return _server_key(request, method)
+    cache = request._cache
+    key: TxKey | None = cache.get("server_key")
+    if key is None:
+        key = cache["server_key"] = _server_key(request, _method(request))
+    return key
+
+
+def _server_key(request: Message, method: str) -> TxKey:
     if method == "ACK":
         method = "INVITE"
     via = request.via
