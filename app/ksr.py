@@ -29,11 +29,17 @@ def _bind(spec: KemiFunction, fallback: Callable[[], Ctx]) -> Callable[..., Any]
     call, func, get = spec.call, spec.func, CURRENT.get
     kinds = [EXACT[letter] for letter in spec.args]
     n = len(kinds)
-    if spec.ret == "bool" or n > 2:
+    if n > 2 or (spec.ret == "bool" and n > 0):
 
         def ksr_function(*args: Any) -> Any:
             ctx = get()
             return call(fallback() if ctx is None else ctx, *args)
+
+    elif n == 0 and spec.ret == "bool":
+
+        def ksr_function(*args: Any) -> Any:
+            ctx = get()
+            return bool(func(fallback() if ctx is None else ctx))
 
     elif n == 0:
 
