@@ -2,9 +2,9 @@
 
     python bench/register.py [--users 2000] [--rounds 2] [--rate 3000]
                              [--cases memory,sqlite,sqlite-auth] [--proxy siprouter,kamailio]
-                             [--profile DIR]
+                             [--profile DIR] [--children 1] [--keep DIR]
 
-One proxy worker (``-n 1``) on loopback runs the same kamailio.cfg + KEMI Python script in
+One proxy worker (``-n 1``; ``--children N``: N) on loopback runs the same kamailio.cfg + KEMI Python script in
 every case (siprouter natively, Kamailio through app_python3): a REGISTER is authenticated
 against the ``subscriber`` table when the case says ``-auth`` (``auth_check`` then
 ``auth_challenge``: 401, then 200) and saved with ``registrar.save("location", 0)``. Cases:
@@ -189,11 +189,11 @@ def configure(folder: Path, case: str, port: int, db: Path) -> Path:
 class Proxy:
     """siprouter or Kamailio on ``port`` running ``cfg``."""
 
-    def __init__(self, kind: str, cfg: Path, folder: Path) -> None:
+    def __init__(self, kind: str, cfg: Path, folder: Path, children: int = 1) -> None:
         log = folder / f"{kind}.log"
         self.sr: Siprouter | None = None
         if kind == "siprouter":
-            self.sr = Siprouter(["-f", str(cfg), "-n", "1"], log)
+            self.sr = Siprouter(["-f", str(cfg), "-n", str(children)], log, workers=children)
             self.proc = self.sr.proc
             return
         exe = shutil.which("kamailio")
@@ -202,11 +202,11 @@ class Proxy:
         self.out = log.open("wb")
         run = folder / "run"
         run.mkdir(exist_ok=True)
-        cmd = [exe, "-f", str(cfg), "-DD", "-E", "-n", "1", "-Y", str(run), "-w", str(folder),
+        cmd = [exe, "-f", str(cfg), "-DD", "-E", "-n", str(children), "-Y", str(run), "-w", str(folder),
                "-P", str(run / "kamailio.pid"), "-m", "256", "-M", "32"]  # fmt: skip
         self.proc = subprocess.Popen(cmd, stdout=self.out, stderr=subprocess.STDOUT, cwd=folder)
         deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and len(tree(self.proc.pid)) < 3:
+        while time.monotonic() < deadline and len(tree(self.proc.pid)) < children + 2:
             time.sleep(0.1)
         time.sleep(1.0)
         if self.proc.poll() is not None:
@@ -230,14 +230,21 @@ class Proxy:
 
 
 def run(
-    folder: Path, kind: str, case: str, users: int, rounds: int, rate: int, profile: Path | None
+    folder: Path,
+    kind: str,
+    case: str,
+    users: int,
+    rounds: int,
+    rate: int,
+    profile: Path | None,
+    children: int = 1,
 ) -> tuple[float, float, int, int, int, int]:
     """(registrations/s, proxy CPU ms per registration, registrations, sipp exit code,
     datagrams dropped at the proxy's socket, REGISTERs sipp retransmitted)."""
     port = free_port()
     db, csv = prepare(folder, case, kind, users)
     cfg = configure(folder, case, port, db)
-    proxy = Proxy(kind, cfg, folder)
+    proxy = Proxy(kind, cfg, folder, children)
     spy = None
     scenario = str(
         SCENARIOS / ("register_auth.xml" if case.endswith("-auth") else "register_plain.xml")
@@ -284,6 +291,7 @@ def main() -> None:
     p.add_argument("--cases", default="memory,sqlite,sqlite-auth")
     p.add_argument("--proxy", default="siprouter,kamailio")
     p.add_argument("--profile", type=Path, help="py-spy raw profiles of siprouter into DIR")
+    p.add_argument("--children", type=int, default=1, help="proxy worker processes (-n)")
     p.add_argument("--keep", type=Path, help="keep each run's folder (logs, database) in DIR")
     a = p.parse_args()
     if shutil.which("sipp") is None:
@@ -292,7 +300,8 @@ def main() -> None:
     if a.profile is not None:
         a.profile.mkdir(parents=True, exist_ok=True)
     kinds = [k for k in a.proxy.split(",") if k == "siprouter" or shutil.which("kamailio")]
-    print(f"REGISTER: {a.users} users x {a.rounds} rounds, sipp -r {a.rate} -l 500, one worker")
+    print(f"REGISTER: {a.users} users x {a.rounds} rounds, sipp -r {a.rate} -l 500, "
+          f"{a.children} worker(s)")  # fmt: skip
     for case in a.cases.split(","):
         if case not in CASES:
             raise SystemExit(f"unknown case {case!r}; cases: {', '.join(CASES)}")
@@ -303,7 +312,7 @@ def main() -> None:
                     shutil.rmtree(folder, ignore_errors=True)
                     folder.mkdir(parents=True)
                 rps, cpu_ms, count, rc, drops, retrans = run(
-                    folder, kind, case, a.users, a.rounds, a.rate, a.profile
+                    folder, kind, case, a.users, a.rounds, a.rate, a.profile, a.children
                 )
             fail = "" if rc == 0 else f"  (sipp exit {rc}: some failed)"
             print(f"  {kind:9} {case:12} {count} registrations: {rps:7.0f} registrations/s, "

@@ -132,12 +132,17 @@ class SQLiteStore(Store):
     blocking = True
     inline = frozenset({"get_subscriber", "get_contacts"})
     """Methods :func:`app.store.call` runs on the calling thread (short reads)."""
+    inline_writes = False
+    """True for a file in memory (tmpfs: :func:`app.store.shared_store`), where a commit never
+    waits for a disk: :meth:`try_modify` may then write on the caller's thread."""
 
     def __init__(self, path: str, url: str | None = None) -> None:
         self.path, self.url = path, url or f"sqlite:///{path}"
         self._lock = threading.RLock()
         self._rlock = threading.Lock()
         self._reader: sqlite3.Connection | None = None
+        self._wlock = threading.Lock()
+        self._writer: sqlite3.Connection | None = None
         self._ready: set[str] = set()
         self.executor: ThreadPoolExecutor | None = None
         try:
@@ -218,17 +223,59 @@ class SQLiteStore(Store):
         t = self._table(table, _LOC_DDL)
         with self._lock:
             self._begin()
+            return self._modify(self.db, t, aor, change)
+
+    def try_modify(
+        self, table: str, aor: str, change: Callable[[list[Contact]], Change[T]]
+    ) -> tuple[bool, tuple[T, list[Contact]] | None]:
+        """:meth:`modify_contacts` on the caller's thread, for a file in memory
+        (:attr:`inline_writes`) whose write lock is free at once: ``(True, result)``.
+        ``(False, None)`` when it is not (another worker is writing): the caller then runs
+        :meth:`modify_contacts` in the store's thread, which waits for the lock."""
+        if not self.inline_writes or table not in self._ready:
+            return False, None
+        if not self._wlock.acquire(blocking=False):
+            return False, None
+        try:
+            if self._writer is None:
+                self._writer = sqlite3.connect(
+                    self.path, isolation_level=None, check_same_thread=False
+                )
+                self._writer.execute("PRAGMA busy_timeout=0")
             try:
-                existing = self._contacts(table, aor, reader=False)  # in the transaction
-                delete, put, value = change(existing)
-                if delete:
-                    self.delete_contacts(table, aor, delete)
-                if put:
-                    self._many(_put_sql(t), [_contact_row(c) for c in put])
-                self._exec("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
+                self._writer.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:
+                return False, None  # locked by another writer: never wait on this thread
+            return True, self._modify(self._writer, _ident(table), aor, change)
+        finally:
+            self._wlock.release()
+
+    def _modify(
+        self,
+        db: sqlite3.Connection,
+        t: str,
+        aor: str,
+        change: Callable[[list[Contact]], Change[T]],
+    ) -> tuple[T, list[Contact]]:
+        """The read-modify-write inside a transaction begun on ``db``; commits."""
+        user, domain = _split_aor(aor)
+        try:
+            sql = f"SELECT {_LOC_SELECT} FROM {t} WHERE username=? AND domain=? ORDER BY id"
+            existing = [_row_contact(r) for r in db.execute(sql, (user, domain)).fetchall()]
+            delete, put, value = change(existing)
+            if delete:
+                marks = ", ".join("?" * len(delete))
+                db.execute(f"DELETE FROM {t} WHERE username=? AND domain=? AND ruid IN ({marks})",
+                           (user, domain, *delete))  # fmt: skip
+            if put:
+                db.executemany(_put_sql(t), [_contact_row(c) for c in put])
+            db.execute("COMMIT")
+        except BaseException as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"{self.path}: {exc}") from None
+            raise
         return value, merged(existing, delete, put)
 
     def write(self, ops: list[Op]) -> list[Contact]:
@@ -387,3 +434,7 @@ class SQLiteStore(Store):
             if self._reader is not None:
                 self._reader.close()
                 self._reader = None
+        with self._wlock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None

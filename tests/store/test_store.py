@@ -218,3 +218,34 @@ def test_sqlite_subscriber_reads_are_inline(tmp_path: Path) -> None:
     assert st.get_subscriber("subscriber", "alice", "a.com") == Subscriber("alice", "a.com", "pw2")
     other.close()
     st.close()
+
+
+def test_try_modify_writes_inline_only_when_the_lock_is_free(tmp_path: Path) -> None:
+    """A tmpfs store (forked workers' shared memory) writes on the caller's thread unless
+    another connection holds the write lock; then the caller uses the store's thread."""
+    import sqlite3
+
+    path = str(tmp_path / "shm.db")
+    st = SQLiteStore(path)
+    st.put_contact("location", Contact("bob", "sip:bob@h1", "r1"))
+    assert st.try_modify("location", "bob", _change) == (False, None)  # not a memory file
+    st.inline_writes = True
+    for n in (2, 3):
+        st.put_contact("location", Contact("bob", f"sip:bob@h{n}", f"r{n}"))
+    done, result = st.try_modify("location", "bob", _change)
+    assert done and result is not None and result[0] == 3
+    assert [c.ruid for c in st.get_contacts("location", "bob")] == ["r2", "r3", "r4"]
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another worker writing
+    assert st.try_modify("location", "bob", _change) == (False, None)
+    other.execute("ROLLBACK")
+    other.close()
+
+    def refuse(existing: list[Contact]) -> tuple[list[str], list[Contact], int]:
+        raise ValueError("no")
+
+    with pytest.raises(ValueError):
+        st.try_modify("location", "bob", refuse)
+    assert st.try_modify("location", "bob", lambda cs: ([], [], len(cs))) == (
+        True, (3, st.get_contacts("location", "bob")))  # fmt: skip
+    st.close()
