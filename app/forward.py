@@ -19,6 +19,7 @@ from functools import lru_cache
 
 from app.context import Dest, Source
 from sip import URI, Request, Response, Via
+from sip.proxy import replace_top_via
 
 MAGIC = "z9hG4bK"
 DEFAULT_MAX_FORWARDS = 70
@@ -87,12 +88,7 @@ def stamp_received(request: Request, source: Source, force_rport: bool = False) 
     if via.rport is not None or force_rport or stream:
         new = new.with_param("rport", str(source.port))
     if new is not via:
-        _replace_top_via(request, str(new))
-
-
-def _replace_top_via(msg: Request | Response, value: str) -> None:
-    msg.remove_first_value("Via")
-    msg.add_before("Via", value, "Via")
+        replace_top_via(request, new)  # in place: a Record-Route above it stays there
 
 
 def stateless_branch(request: Request, dest: Dest) -> str:

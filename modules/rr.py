@@ -215,7 +215,10 @@ def finalize(ctx: Any, out_msg: Any, out_proto: str, out_host: str, out_port: in
     if st is None or not st.count or st.inbound is None:
         return
     values = _values(ctx, st, rb.Iface(out_proto.lower(), out_host, out_port))
-    extra = _branch_extra(out_msg, _values(ctx, st, None)[0])
+    single = _values(ctx, st, None)
+    if values == single:
+        return  # one interface: the Record-Route in place is right
+    extra = _branch_extra(out_msg, single[0])
     if extra:
         values = [v[: v.rindex(">")] + extra + v[v.rindex(">") :] for v in values]
     rb.replace_ours(out_msg, st.count, values)
