@@ -112,12 +112,13 @@ def _set_param(params: Params, name: str, value: str | None) -> Params:
 
 
 _TOK = r"A-Za-z0-9\-.!%*_+`'~"
-_FAST_PARAMS = rf"((?:;[{_TOK}]+(?:=[{_TOK}:\[\]]+)?)*)"
+# possessive throughout: no part can give back what the next one would take
+_FAST_PARAMS = rf"((?:;[{_TOK}]++(?:=[{_TOK}:\[\]]++)?+)*+)"
 _NA_FAST_RE = re.compile(
-    rf'(?:("(?:[^"\\\r\n]|\\.)*")[ \t]*|((?:[{_TOK}]+[ \t]+)*[{_TOK}]+)[ \t]*)?'
-    rf"<([^<>\s]+)>{_FAST_PARAMS}\Z"
+    rf'(?:("(?:[^"\\\r\n]++|\\.)*+")[ \t]*+|([{_TOK}]++(?:[ \t]++[{_TOK}]++)*+)[ \t]*+)?+'
+    rf"<([^<>\s]++)>{_FAST_PARAMS}\Z"
 )
-_SPEC_FAST_RE = re.compile(rf'([^\s;<>",?]+){_FAST_PARAMS}\Z')
+_SPEC_FAST_RE = re.compile(rf'([^\s;<>",?]++){_FAST_PARAMS}\Z')
 _PARAM_CACHE: dict[str, Params] = {}
 
 
@@ -275,7 +276,8 @@ def parse_name_addrs(value: str) -> list[NameAddr]:
 
 
 _VIA_FAST_RE = re.compile(
-    rf"SIP/2\.0/([A-Za-z]+) ([A-Za-z0-9\-.]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]{{1,5}}))?{_FAST_PARAMS}\Z"
+    rf"SIP/2\.0/([A-Za-z]++) ([A-Za-z0-9\-.]++|\[[0-9A-Fa-f:.]++\])(?::([0-9]{{1,5}}+))?+"
+    rf"{_FAST_PARAMS}\Z"
 )
 
 
@@ -354,10 +356,12 @@ def parse_via(text: str) -> Via:
     m = _VIA_FAST_RE.match(text)
     if m is not None:
         transport, host, port, ptext = m.groups()
-        via = Via(transport.upper(), host, int(port) if port else None, (), "SIP/2.0", text)
-        if ptext:
-            via._params, via._ptext = None, ptext
-        if via.port is None or via.port <= 65535:
+        number = int(port) if port else None
+        if number is None or number <= 65535:
+            via = object.__new__(Via)  # the fields of __init__, parameters split on first use
+            via.transport, via.host, via.port = transport.upper(), host, number
+            via.protocol, via.raw = "SIP/2.0", text
+            via._params, via._ptext = (None, ptext) if ptext else ((), "")
             return via
     return _parse_via_slow(text)
 
@@ -377,8 +381,13 @@ def _parse_via_slow(text: str) -> Via:
     return via
 
 
+_FLAG_RE = re.compile(r";(?:branch|received|maddr|ttl)(?:;|\Z)", re.I | re.A)
+
+
 def check_via(via: Via) -> None:
     """The rules a parse leaves to validation: these parameters need a value."""
+    if via._params is None and _FLAG_RE.search(via._ptext) is None:
+        return  # not split yet, and none of them is written without a value
     for n, v in via.params:
         if v is None and n.lower() in ("branch", "received", "maddr", "ttl"):
             raise RemoteProtocolError(f"Via parameter {n} needs a value")

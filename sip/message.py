@@ -295,13 +295,28 @@ class Message(HeaderSection):
     __hash__ = None  # type: ignore[assignment]
 
     def copy(self) -> Message:
+        """An independent copy (the text and the derived views are immutable, so shared)."""
         new = object.__new__(type(self))
-        for cls in type(self).__mro__:
-            for slot in getattr(cls, "__slots__", ()):
-                if hasattr(self, slot):
-                    object.__setattr__(new, slot, getattr(self, slot))
+        try:
+            new._hdr, new._unf, new._low, new._compact = (
+                self._hdr,
+                self._unf,
+                self._low,
+                self._compact,
+            )
+            new._folded, new._core, new._plain = self._folded, self._core, self._plain
+            new._body, new.transport_hint = self._body, self.transport_hint
+            self._copy_start_line(new)
+        except AttributeError:  # a slot never set (an object built by hand): the long way
+            for cls in type(self).__mro__:
+                for slot in getattr(cls, "__slots__", ()):
+                    if hasattr(self, slot):
+                        object.__setattr__(new, slot, getattr(self, slot))
         new._cache = {}
         return new
+
+    def _copy_start_line(self, new: Message) -> None:
+        """Copy the start line's fields (each kind of message has its own)."""
 
 
 class Request(Message):
@@ -349,6 +364,9 @@ class Request(Message):
     def start_line(self) -> str:
         return f"{self.method} {self._uri_text} {self.version}"
 
+    def _copy_start_line(self, new: Message) -> None:
+        new.method, new._uri_text, new.version = self.method, self._uri_text, self.version  # type: ignore[attr-defined]
+
     def check(self) -> None:
         super().check()
         self._check_request()
@@ -392,6 +410,9 @@ class Response(Message):
 
     def start_line(self) -> str:
         return f"{self.version} {self.status} {self.reason}"
+
+    def _copy_start_line(self, new: Message) -> None:
+        new.status, new.reason, new.version = self.status, self.reason, self.version  # type: ignore[attr-defined]
 
     def __repr__(self) -> str:
         return f"<Response {self.status} {self.reason}>"

@@ -38,6 +38,7 @@ COMPACT = {
     "v": "via", "x": "session-expires", "y": "identity",
 }  # fmt: skip
 _SHORT = {full: short for short, full in COMPACT.items()}
+_VIA = ("via", "v")
 FOLD_RE = re.compile(r"\r?\n[ \t]+")
 _COMPACT_RE = re.compile(r"\n[a-z][ \t:]")
 SECTION_END = "\r\n\r\n"
@@ -322,8 +323,23 @@ class HeaderSection:
 
     def add_before(self, name: str, value: str, before: str) -> None:
         """Insert a header just before the first ``before`` header (or at the top)."""
-        _, idx = self._line_index(before)
-        self.add(name, value, idx[0] if idx else 0)
+        start = self._plain_start(before)
+        if start is None:
+            _, idx = self._line_index(before)
+            self.add(name, value, idx[0] if idx else 0)
+            return
+        _check_header(name, value)
+        hdr = self._hdr
+        at = hdr.rfind("\r\n", 0, start) if start >= 0 else 0  # that line's start, or the top
+        compact = self._compact if len(name) > 1 else None
+        self._set_text(f"{hdr[:at]}\r\n{name}: {value}{hdr[at:]}", compact)
+
+    def _plain_start(self, name: str) -> int | None:
+        """Where the first ``name`` header's value starts (-1: no such header) when the
+        section is plain and ``name`` one of PLAIN_NAMES; None otherwise."""
+        group = (_PATTERNS.get(name) or _pattern(name))[2]
+        m = (self._plain or self._match_plain()) if group else None
+        return None if m is None else m.start(group)
 
     def remove(self, name: str) -> int:
         """Remove every ``name`` header; returns how many lines went."""
@@ -353,6 +369,10 @@ class HeaderSection:
     def _splice(self, name: str, value: str | None) -> int | None:
         """Cut every ``name`` line out of the text itself, putting ``value`` in the first
         one's place when given; None when the section was unfolded (then lines are split)."""
+        if name.lower() not in _VIA:  # a single header: one line at most when plain
+            start = self._plain_start(name)
+            if start is not None:
+                return self._splice_plain(start, value)
         spans = self._spans(name)
         if self._folded:
             return None
@@ -370,8 +390,28 @@ class HeaderSection:
             self._set_text("".join(parts), self._compact)  # the names are unchanged
         return len(spans)
 
+    def _splice_plain(self, start: int, value: str | None) -> int:
+        """:meth:`_splice` of the line whose value starts at ``start`` (-1: none)."""
+        if start < 0:
+            return 0
+        hdr = self._hdr
+        end = hdr.find("\r", start)
+        if value is None:  # the whole line goes, with the CRLF before it
+            self._set_text(hdr[: hdr.rfind("\r\n", 0, start)] + hdr[end:], False)
+        else:  # as _splice writes it: "Name:" + one space + value
+            self._set_text(f"{hdr[: hdr.rfind(':', 0, start) + 1]} {value}{hdr[end:]}", False)
+        return 1
+
     def remove_first_value(self, name: str) -> str | None:
         """Remove the first comma-separated element of ``name`` (e.g. the top Via)."""
+        start = self._plain_start(name)
+        if start is not None and start >= 0:
+            hdr = self._hdr
+            end = hdr.find("\r", start)
+            value = hdr[start:end]
+            if "," not in value:  # one element: the whole line goes
+                self._set_text(hdr[: hdr.rfind("\r\n", 0, start)] + hdr[end:], False)
+                return value.strip()
         lines, idx = self._line_index(name)
         if not idx:
             return None

@@ -67,7 +67,29 @@ def observe(data: bytes) -> dict[str, object]:
     seen["edited"] = msg.serialize()
     seen["edited max_forwards"] = outcome(lambda: msg.max_forwards)
     seen["edited branch"] = outcome(lambda: msg.branch)
+    seen["edits"] = [edited(msg, edit) for edit in EDITS]
     return seen
+
+
+def edited(msg: Message, edit: Callable[[Message], object]) -> tuple[object, bytes, object]:
+    """What ``edit`` returns, the text after it, and the views then (on a copy)."""
+    new = msg.copy()
+    assert new == msg
+    result = edit(new)
+    return result, new.serialize(), outcome(lambda: (new.call_id, new.cseq, new.vias))
+
+
+EDITS: tuple[Callable[[Message], object], ...] = (
+    lambda m: m.add_before("Record-Route", "<sip:p;lr>", "Via"),
+    lambda m: m.add_before("X-A", "1", "Call-ID"),
+    lambda m: m.remove_first_value("Via"),
+    lambda m: m.remove_first_value("v"),
+    lambda m: m.remove("CSeq"),
+    lambda m: m.remove("t"),
+    lambda m: m.replace("Call-ID", "new"),
+    lambda m: m.replace("Content-Length", "3"),
+    lambda m: m.remove("Via"),
+)
 
 
 def same_both_ways(data: bytes) -> None:
