@@ -2,7 +2,7 @@
 
 ``ul.dump [brief]``, ``ul.lookup table AoR``, ``ul.rm table AoR``,
 ``ul.rm_contact table AoR contact``, ``ul.add table AoR contact expires q path flags cflags
-methods``, ``ul.flush`` (a no-op: every change is already in the store).
+methods``, ``ul.flush`` (commits the write-back cache's queue now).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import time
 import zlib
 from typing import Any
 
-from app.store import Contact, acall
+from app.store import CachedStore, Contact, acall
 from modules import usrloc as ul
 from rpc.registry import RpcFault
 
@@ -140,8 +140,11 @@ async def rpc_add(
 
 
 @module.rpc("ul.flush")
-def rpc_flush() -> None:
-    """Write the cache to the database: nothing to do, the store is written through."""
+async def rpc_flush() -> None:
+    """Write the cache's queued changes (db_mode=2) to the database now."""
+    st = ul.store()
+    if isinstance(st, CachedStore):
+        await ul.flush(st)
 
 
 def _key(aor: str) -> str:
