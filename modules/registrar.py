@@ -154,6 +154,8 @@ def _register(ctx: Ctx, req: Request, uri: str | None, flags: int) -> rs.Request
         raise rs.Refused(400, "Bad Request", "No To header")
     cfg = module.cfg
     path = _path(req) if cfg["use_path"] else ""
+    if not req.contact_star:  # parsed here, not in the store's thread that runs the plan
+        _ = req.contacts, req.expires, req.call_id, req.cseq
     src = ctx.source
     ulcfg = _ul.cfg
     return rs.Request_(
