@@ -130,6 +130,11 @@ class Core:
         """A UDP datagram: parse it (bad bytes are a counted drop) and handle it."""
         if data[:1] in _BLANK and not data.strip(b"\r\n\x00 "):
             return  # keep-alive
+        workers = self.workers
+        if workers is not None:
+            owner = workers.owner_of(data)  # a datagram for another worker goes unparsed
+            if owner is not None and owner != workers.rank and workers.hand(owner, data, source):
+                return
         try:
             msg = parse(data, datagram=True, limits=self.limits)
         except RemoteProtocolError as exc:
@@ -138,8 +143,7 @@ class Core:
         except Exception as exc:  # noqa: BLE001 - nothing from the network may stop the loop
             self.on_bad(f"parser failure: {exc!r}", source)
             return
-        workers = self.workers
-        if workers is not None:
+        if workers is not None and owner is None:
             try:
                 owner = workers.owner(msg)
             except RemoteProtocolError:

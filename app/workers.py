@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 import zlib
 from collections.abc import Callable
@@ -35,6 +36,9 @@ MAGIC = "z9hG4bK"
 TAG = MAGIC + "W"
 BUFFER = 4 * 1024 * 1024
 BATCH = 64
+_VIA_RE = re.compile(rb"\r\n(?i:via|v)[ \t]*:([^\r\n]*)")
+_RANK_RE = re.compile(rb";[ \t]*(?i:branch)[ \t]*=[ \t]*z9hG4bKW([0-9]{1,4})-")
+_CALL_ID_RE = re.compile(rb"\r\n(?i:call-id|i)[ \t]*:[ \t]*([^\r\n]*)")
 
 
 class Workers:
@@ -105,6 +109,26 @@ class Workers:
         if not call_id:
             return self.rank
         return zlib.crc32(call_id.encode("utf-8", "surrogateescape")) % self.count + 1
+
+    def owner_of(self, data: bytes) -> int | None:
+        """:meth:`owner` read from the datagram's bytes, without parsing it: the Call-ID of a
+        request, the rank in the top Via branch of a reply. None when the bytes do not show
+        it plainly (the caller then parses and asks :meth:`owner`)."""
+        end = data.find(b"\r\n\r\n")
+        if end < 0:
+            return None
+        if data.startswith(b"SIP/"):
+            via = _VIA_RE.search(data, 0, end + 2)
+            if via is None:
+                return None
+            mark = _RANK_RE.search(via.group(1).split(b",", 1)[0])
+            rank = int(mark.group(1)) if mark is not None else 0
+            return rank if 1 <= rank <= self.count else self.rank
+        found = _CALL_ID_RE.search(data, 0, end + 2)
+        if found is None:
+            return None
+        call_id = found.group(1).strip()
+        return zlib.crc32(call_id) % self.count + 1 if call_id else None
 
     # -- hand-off --------------------------------------------------------------------------
     def hand(self, rank: int, data: bytes, source: Source) -> bool:
