@@ -55,29 +55,31 @@ def _plain_alternative(group: int, name: str) -> str:
     that differs at once; a set or ``re.IGNORECASE`` would cost a call per line), the rest
     any case. ``_POISON`` eats the line and its CR so that no further line and no end can
     match: a repeated single header, or the name followed by a blank and no colon, makes
-    the section not plain (the possessive repeat never takes that line back)."""
+    the section not plain (the possessive repeat never takes that line back). So does the
+    name followed by anything but a token character or a colon after blanks: the line
+    editors (``_line_index``) would take it for this header, the look-ups would not."""
     again = r"[^\r]*+" if name == "via" else _POISON  # Via may repeat; the first is kept
     value = r"[ \t]*+([0-9]*+)[ \t]*+" if name == "content-length" else r"[ \t]*+([^\r]*+)"
     head = f"{name[0].upper()}(?ai:{re.escape(name[1:])})"
-    return rf"{head}(?:[ \t]*+:(?({group}){again}|{value})|[ \t]{_POISON})"
+    return rf"{head}(?:[ \t]*+:(?({group}){again}|{value})|[^{_TOKEN}:]{_POISON})"
 
 
 def _lower_first(name: str) -> str:
     """A line of :data:`PLAIN_RE` naming ``name`` with a small first letter: not plain."""
-    return rf"{name[0]}(?ai:{re.escape(name[1:])})[ \t:]{_POISON}"
+    return rf"{name[0]}(?ai:{re.escape(name[1:])})[^{_TOKEN}]{_POISON}"
 
 
 _POISON = r"[^\r]*+\r"
+_TOKEN = r"A-Za-z0-9\-.!%*_+`'~"  # RFC 3261 token characters
 #: A plain header section (see the module docstring); group ``i`` is the value of the first
 #: ``PLAIN_NAMES[i - 1]`` header (None when absent; leading blanks skipped, trailing kept).
-#: Any other line must not start with a blank (no folding) and its second character must be
-#: neither a blank nor a colon (no compact forms).
+#: Any other line must start with two token characters (no folding, no compact forms).
 PLAIN_RE = re.compile(
     r"(?:\r\n(?:"
     + "|".join(_plain_alternative(i, n) for i, n in enumerate(PLAIN_NAMES, 1))
     + "|"
     + "|".join(_lower_first(n) for n in PLAIN_NAMES)
-    + r"|[^\r \t:][^\r \t:][^\r]*+))*+\r\n\r\n\Z"
+    + rf"|[{_TOKEN}][{_TOKEN}][^\r]*+))*+\r\n\r\n\Z"
 )
 
 Patterns = tuple[str, str | None, int]
@@ -416,7 +418,7 @@ class HeaderSection:
         if not idx:
             return None
         line = lines[idx[0]]
-        items = split_commas(FOLD_RE.sub(" ", line[line.index(":") + 1 :]))
+        items = split_commas(FOLD_RE.sub(" ", line.partition(":")[2]))  # no colon: ""
         if len(items) <= 1:
             del lines[idx[0]]
         else:

@@ -22,7 +22,7 @@ NAMES = (
     "Via", "via", "VIA", "v", "V", "From", "fROM", "f", "To", "to", "t", "T", "Call-ID",
     "call-id", "CALL-ID", "i", "CSeq", "cseq", "Max-Forwards", "max-forwards",
     "Content-Length", "content-length", "l", "Contact", "m", "Call-IDx", "Tox", "Viability",
-    "Subject", "X", "Xy", "Route",
+    "Subject", "X", "Xy", "Route", "Via\x0b", "v\x0b", "Via\r\nX", "Cseq\u00a0",
 )  # fmt: skip
 SEPARATORS = (":", ": ", " :", "\t: ", ":  ", " x:", "")
 VALUES = (
