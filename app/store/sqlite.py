@@ -58,18 +58,21 @@ _KV_UPSERT = """INSERT INTO kv_store (ns, key, value, expires) VALUES (?, ?, ?, 
  ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, expires = excluded.expires"""
 
 
-_PUT_SQL: dict[str, str] = {}
+_PUT_SQL: dict[tuple[str, int], str] = {}
+PUT_ROWS = 400  # rows per multi-row upsert (x 22 columns, under SQLite's 32,766 variables)
 
 
-def _put_sql(table: str) -> str:
-    """Insert, or replace the row with the same ruid (its id, so its position, is kept)."""
-    sql = _PUT_SQL.get(table)
+def _put_sql(table: str, rows: int = 1) -> str:
+    """Insert, or replace the row with the same ruid (its id, so its position, is kept);
+    ``rows`` rows in one statement (applied in order)."""
+    sql = _PUT_SQL.get((table, rows))
     if sql is None:
         sets = ", ".join(f"{c}=excluded.{c}" for c in _LOC_COLS[1:])
-        sql = _PUT_SQL[table] = (
-            f"INSERT INTO {table} ({_LOC_SELECT}) VALUES ({', '.join('?' * len(_LOC_COLS))}) "
-            f"ON CONFLICT (ruid) DO UPDATE SET {sets}"
-        )
+        values = ", ".join([f"({', '.join('?' * len(_LOC_COLS))})"] * rows)
+        sql = f"INSERT INTO {table} ({_LOC_SELECT}) VALUES {values} "
+        sql += f"ON CONFLICT (ruid) DO UPDATE SET {sets}"
+        if len(_PUT_SQL) < 64:
+            _PUT_SQL[(table, rows)] = sql
     return sql
 
 
@@ -289,9 +292,14 @@ class SQLiteStore(Store):
         with self._lock:
             self._begin()
             try:
-                for op in ops:
+                puts: list[Contact] = []
+                for n, op in enumerate(ops):
                     if op[0] == "put":
-                        self.put_contact(op[1], op[2])
+                        puts.append(op[2])
+                        if n + 1 < len(ops) and ops[n + 1][:2] == ("put", op[1]):
+                            continue  # consecutive puts to one table: one statement
+                        self._put_many(op[1], puts)
+                        puts = []
                     elif op[0] == "delete":
                         self.delete_contacts(op[1], op[2], op[3])
                     else:
@@ -301,6 +309,16 @@ class SQLiteStore(Store):
                 self._rollback()
                 raise
         return gone
+
+    def _put_many(self, table: str, contacts: list[Contact]) -> None:
+        """Upsert ``contacts`` in order with multi-row statements: one step (one release of
+        the GIL) per ``PUT_ROWS`` rows instead of one per row, so that a flush in the store's
+        thread does not ping-pong the GIL with the event loop."""
+        t = _ident(table)
+        for start in range(0, len(contacts), PUT_ROWS):
+            chunk = contacts[start : start + PUT_ROWS]
+            args = [v for c in chunk for v in _contact_row(c)]
+            self._exec(_put_sql(t, len(chunk)), tuple(args))
 
     def _begin(self) -> None:
         try:

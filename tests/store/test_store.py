@@ -249,3 +249,24 @@ def test_try_modify_writes_inline_only_when_the_lock_is_free(tmp_path: Path) -> 
     assert st.try_modify("location", "bob", lambda cs: ([], [], len(cs))) == (
         True, (3, st.get_contacts("location", "bob")))  # fmt: skip
     st.close()
+
+
+def test_sqlite_write_batches_puts_in_order(tmp_path: Path) -> None:
+    """A flush's consecutive puts go in multi-row statements; a ruid put twice keeps the
+    last, deletes and puts stay in order."""
+    from app.store import sqlite
+
+    st = SQLiteStore(str(tmp_path / "w.db"))
+    ops: list[tuple[object, ...]] = [
+        ("put", "location", Contact("bob", f"sip:bob@h{n}", f"r{n % 500}"))
+        for n in range(sqlite.PUT_ROWS + 150)
+    ]
+    ops += [
+        ("delete", "location", "bob", ["r3"]),
+        ("put", "location", Contact("bob", "sip:x", "r3")),
+    ]
+    st.write(ops)
+    got = {c.ruid: c.contact for c in st.get_contacts("location", "bob")}
+    assert len(got) == 500 and got["r4"] == "sip:bob@h504" and got["r3"] == "sip:x"
+    assert got["r200"] == "sip:bob@h200"
+    st.close()
