@@ -270,3 +270,31 @@ def test_sqlite_write_batches_puts_in_order(tmp_path: Path) -> None:
     assert len(got) == 500 and got["r4"] == "sip:bob@h504" and got["r3"] == "sip:x"
     assert got["r200"] == "sip:bob@h200"
     st.close()
+
+
+@pytest.mark.parametrize("inline", [False, True])
+def test_forked_read_modify_writes_do_not_lose_updates(tmp_path: Path, inline: bool) -> None:
+    """Workers adding contacts to one AoR at once: every addition survives (BEGIN IMMEDIATE;
+    inline: try_modify first, the locked path when another worker writes)."""
+    from app.store import call
+
+    path = str(tmp_path / "rmw.db")
+    SQLiteStore(path).get_contacts("location", "bob")  # the table exists before the fork
+    pids = []
+    for n in range(4):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                st = SQLiteStore(path)
+                st.inline_writes = inline
+                st.get_contacts("location", "bob")
+                for i in range(20):
+                    new = Contact("bob", f"sip:bob@w{n}-{i}", f"w{n}-{i}")
+                    call(st, st.modify_contacts, "location", "bob",
+                         lambda cs, c=new: ([], [c], len(cs)))  # fmt: skip
+                os._exit(0)
+            except BaseException:  # noqa: BLE001 - the child's exit code says it
+                os._exit(1)
+        pids.append(pid)
+    assert [os.waitpid(pid, 0)[1] for pid in pids] == [0] * 4
+    assert len(SQLiteStore(path).get_contacts("location", "bob")) == 80
