@@ -429,20 +429,20 @@ def _branch(via: str | None) -> Any:
         return None
     if "," in via:
         return _SLOW
-    i = via.find(";branch=")
-    if i < 0:
+    _, found, rest = via.partition(";branch=")  # partition: no argument tuple to parse
+    if not found:
         return None if ";" not in via else _SLOW
-    return via[i + 8 :].partition(";")[0].strip() or _SLOW
+    return rest.partition(";")[0].strip() or _SLOW
 
 
 def _tag(value: str | None) -> Any:
     """The tag parameter of a From/To value, when it is plainly written."""
     if value is None:
         return None
-    i = value.find(";tag=", value.rfind(">") + 1)
-    if i < 0:
+    _, found, rest = value.rpartition(">")[2].partition(";tag=")  # after the last ">"
+    if not found:
         return None if ";" not in value else _SLOW
-    return value[i + 5 :].partition(";")[0].strip() or _SLOW
+    return rest.partition(";")[0].strip() or _SLOW
 
 
 def _cseq(value: str | None) -> Any:

@@ -236,18 +236,18 @@ def _parse_uri(text: str) -> URI:
     if m is not None:  # the common, plainly valid shape: no escapes to check, no IPv6
         scheme, user, host, port, params = m.groups()
         p = int(port) if port else None
-        if p is None or p <= 65535:
-            return URI(
+        if p is None or p <= 65535:  # URI.__init__'s fields, set without the call
+            uri = object.__new__(URI)
+            uri.scheme, uri.user, uri.password, uri.host, uri.port = (
                 scheme,
                 user or "",
                 None,
                 host,
                 p,
-                _split_params(params) if params else (),
-                None,
-                "",
-                text,
             )
+            uri.params = _split_params(params) if params else ()
+            uri.headers, uri.opaque, uri.raw = None, "", text
+            return uri
     scheme, colon, rest = text.partition(":")
     if not colon or not _SCHEME_RE.match(scheme) or not rest:
         raise RemoteProtocolError(f"bad URI {text!r}")
