@@ -228,9 +228,14 @@ def parse_name_addr(text: str) -> NameAddr:
     m = _NA_FAST_RE.match(value) or _SPEC_FAST_RE.match(value)
     if m is not None:
         g = m.groups()
+        na = object.__new__(NameAddr)  # as NameAddr._lazy, without the call
         if len(g) == 4:
-            return NameAddr._lazy(g[0] or g[1], g[2], g[3], value)
-        return NameAddr._lazy(None, g[0], g[1], value)
+            na.display, na._uri_text, ptext = g[0] or g[1], g[2], g[3]
+        else:
+            na.display, na._uri_text, ptext = None, g[0], g[1]
+        na.raw, na._uri = value, None
+        na._params, na._ptext = (None, ptext) if ptext else ((), "")
+        return na
     return _parse_name_addr_slow(value)
 
 

@@ -37,6 +37,7 @@ from .headers import (
     parse_vias,
 )
 from .section import (
+    _PATTERNS,
     COMPACT,
     FOLD_RE,
     P_CALL_ID,
@@ -45,6 +46,7 @@ from .section import (
     P_TO,
     SECTION_END,
     HeaderSection,
+    _pattern,
     line_name,
 )
 from .status import reason_phrase
@@ -104,7 +106,7 @@ class Message(HeaderSection):
         cache = self._cache
         if key in cache:
             return cache[key]
-        value = self.get(name)
+        value = self._get(_PATTERNS.get(name) or _pattern(name))
         view = None if value is None else parser(value)
         cache[key] = view
         return view
