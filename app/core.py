@@ -17,9 +17,10 @@ through its tm transaction when it has one, else statelessly), :meth:`Core.build
 
 from __future__ import annotations
 
-import hashlib
 import logging
+import secrets
 import socket
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("siprouter.core")
 WILDCARDS = ("0.0.0.0", "::")
 TAG_PREFIX = "srsl-"
+_TAG_HEAD = f"{TAG_PREFIX}{secrets.token_hex(4)}"
 _BLANK = (b"", b"\r", b"\n", b"\x00", b" ")
 
 
@@ -287,9 +289,11 @@ class Core:
 
     @staticmethod
     def to_tag(req: Request) -> str:
-        """A stable To-tag for stateless replies (same for retransmissions)."""
-        key = f"{req.call_id}|{req.from_tag}|{req.branch}"
-        return TAG_PREFIX + hashlib.md5(key.encode("utf-8", "replace")).hexdigest()[:16]  # noqa: S324
+        """A stable To-tag for local replies (the same for retransmissions), made as
+        Kamailio's sl and tm make theirs: a random part fixed at start-up, then a CRC of
+        what identifies the request (Call-ID, From-tag, top Via branch)."""
+        key = f"{req.call_id}|{req.from_tag}|{req.branch}".encode("utf-8", "replace")
+        return f"{_TAG_HEAD}{zlib.crc32(key):08x}"
 
     def forward(self, ctx: Ctx, uri: str | None = None) -> bool:
         """Forward the context's request statelessly to ``uri``, $du or the R-URI."""

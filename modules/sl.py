@@ -30,6 +30,8 @@ module.param("event_callback", str, "", doc="KEMI callback for sl events (accept
 log = logging.getLogger("siprouter.sl")
 stats: Counter[str] = Counter()
 DETAILED = {200, 202, 300, 301, 302, 400, 401, 403, 404, 407, 408, 483, 500}
+_DETAILED_KEYS = {code: f"{code}_replies" for code in DETAILED}
+_CLASS_KEYS = {cls: f"{cls}xx_replies" for cls in range(1, 7)}
 
 
 def _count(code: int, ok: bool) -> None:
@@ -40,8 +42,8 @@ def _count(code: int, ok: bool) -> None:
     if code >= 300:
         stats["sent_err_replies"] += 1
     if code in DETAILED:
-        stats[f"{code}_replies"] += 1
-    stats[f"{code // 100}xx_replies"] += 1
+        stats[_DETAILED_KEYS[code]] += 1
+    stats[_CLASS_KEYS[code // 100]] += 1
 
 
 def _reply(ctx: Any, code: int, reason: str) -> int:
