@@ -5,7 +5,8 @@ Wall-clock figures move with whatever else the machine runs; instruction counts 
 runs N and 3N times in a fresh interpreter; the difference divided by 2N is the cost of one
 message, start-up and imports cancelled out.
 
-Run: ``python bench/instructions.py`` (needs valgrind: ``apt-get install valgrind``).
+Run: ``python bench/instructions.py [CASE ...]`` (cases: proxy, full, edit, check; all by
+default; needs valgrind: ``apt-get install valgrind``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ RUNNER = """
 import sys
 sys.path[:0] = [{root!r}, {here!r}]
 import parse as bench
-cases = {{"proxy": bench.ours_proxy, "full": bench.ours_full, "edit": bench.ours_edit}}
+cases = bench.OURS
 name, n = sys.argv[1], int(sys.argv[2])
 fn = cases[name] if not name.startswith("sippy-") else bench.sippy_funcs()[name[6:]]
 for _ in range(n):
@@ -51,14 +52,20 @@ def per_message(case: str, n: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--number", type=int, default=1000)
+    ap.add_argument("cases", nargs="*", help="cases to count (default: all)")
     args = ap.parse_args()
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed (apt-get install valgrind)")
+    sys.path[:0] = [str(HERE.parent), str(HERE)]
+    import parse as bench  # the cases and their labels
+
     print(f"{'case':30} {'siprouter instr/msg':>20} {'sippy instr/msg':>16} {'ratio':>7}")
-    labels = {"proxy": "parse + proxy accesses", "full": "full parse of every header",
-              "edit": "serialize after one edit"}  # fmt: skip
-    for key, label in labels.items():
+    for key in args.cases or bench.LABELS:
+        label = bench.LABELS[key]
         ours = per_message(key, args.number)
+        if key not in ("proxy", "full", "edit"):  # no sippy counterpart
+            print(f"{label:30} {ours:20,.0f} {'-':>16}")
+            continue
         theirs = per_message("sippy-" + key, args.number)
         print(f"{label:30} {ours:20,.0f} {theirs:16,.0f} {theirs / ours:6.1f}x")
 

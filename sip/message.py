@@ -1,8 +1,8 @@
 """The SIP message model, the datagram parser and the serializer (RFC 3261 §7, §18.3, §20).
 
 Parsing is lazy, because a proxy reads a handful of headers of each message: ``parse``
-splits the start line and the header lines and nothing more. Header lines are kept as
-written (their exact bytes, folding included) and typed views (Via, CSeq, From/To, the
+reads the start line and matches the header section once (see :mod:`sip.section`), and
+nothing more. Header lines are kept as written (their exact bytes, folding included) and typed views (Via, CSeq, From/To, the
 Request-URI, ...) are parsed on first access and cached. :meth:`Message.validate` parses
 everything a proxy depends on and checks RFC 3261's rules (mandatory and single-valued
 headers, CSeq method, Content-Length), raising :class:`RemoteProtocolError` with the status

@@ -1,9 +1,11 @@
 """Parsing one SIP message from bytes (RFC 3261 §7, §7.5, §18.3).
 
 ``parse`` is lazy: it finds the end of the header section, decodes it (UTF-8 with
-``surrogateescape``, so any bytes survive a round trip), reads the start line and the body's
-Content-Length, and nothing more; the typed views of :class:`~sip.message.Message` parse the
-rest on first access. Remote errors carry the status to answer (400, 505, 513).
+``surrogateescape``, so any bytes survive a round trip), reads the start line, matches the
+section once against :data:`~sip.section.PLAIN_RE` (which also yields Content-Length and the
+values a proxy reads) and cuts the body, and nothing more; the typed views of
+:class:`~sip.message.Message` parse the rest on first access. Remote errors carry the status
+to answer (400, 505, 513).
 """
 
 from __future__ import annotations
