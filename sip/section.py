@@ -153,6 +153,18 @@ class HeaderSection:
         self._core = None
         self._plain = plain
 
+    def __getstate__(self) -> tuple[None, dict[str, Any]]:
+        """Pickle (and copy.copy) without PLAIN_RE's match, which pickle refuses; it is
+        found again on first use."""
+        state = {
+            slot: getattr(self, slot)
+            for cls in type(self).__mro__
+            for slot in getattr(cls, "__slots__", ())
+            if hasattr(self, slot)
+        }
+        state["_plain"] = None
+        return None, state
+
     def _lowered(self) -> str:
         """Make the lower-cased look-up copy (and learn whether compact names occur)."""
         self._low = low = _lower(self._unf)

@@ -3,6 +3,7 @@ general look-ups give: the same values, the same body, the same errors from ``ch
 
 from __future__ import annotations
 
+import pickle
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -165,3 +166,10 @@ def test_an_edited_message_is_matched_again() -> None:
     msg.add("v", "SIP/2.0/UDP k;branch=z9hG4bK3")
     assert msg.branch == "z9hG4bK2" and msg._match_plain() is None
     assert isinstance(msg, Message)
+
+
+def test_a_message_pickles_without_its_match() -> None:
+    msg = parse(b"INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\r\n")
+    assert msg.branch == "z9hG4bK1"
+    again = pickle.loads(pickle.dumps(msg))
+    assert again == msg and again.branch == "z9hG4bK1" and again.via == msg.via
