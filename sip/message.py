@@ -2,11 +2,11 @@
 
 Parsing is lazy, because a proxy reads a handful of headers of each message: ``parse``
 reads the start line and matches the header section once (see :mod:`sip.section`), and
-nothing more. Header lines are kept as written (their exact bytes, folding included) and typed views (Via, CSeq, From/To, the
-Request-URI, ...) are parsed on first access and cached. :meth:`Message.validate` parses
-everything a proxy depends on and checks RFC 3261's rules (mandatory and single-valued
-headers, CSeq method, Content-Length), raising :class:`RemoteProtocolError` with the status
-to answer.
+nothing more. Header lines are kept as written (their exact bytes, folding included) and
+typed views (Via, CSeq, From/To, the Request-URI, ...) are parsed on first access and
+cached. :meth:`Message.validate` parses everything a proxy depends on and checks RFC 3261's
+rules (mandatory and single-valued headers, CSeq method, Content-Length), raising
+:class:`RemoteProtocolError` with the status to answer.
 
 Headers form an ordered, case-insensitive multimap that understands compact forms
 (``v`` = Via, ``i`` = Call-ID, ...). Edits rewrite only the lines they touch, so
