@@ -17,6 +17,7 @@ a round trip; the body stays ``bytes``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,8 +47,8 @@ from .section import (
     P_TO,
     SECTION_END,
     HeaderSection,
+    _check_header,
     _pattern,
-    line_name,
 )
 from .status import reason_phrase
 from .uri import URI, parse_uri
@@ -473,6 +474,12 @@ def parse_uint(value: str) -> int:
 
 
 _COPIED = ("via", "from", "to", "call-id", "cseq")
+#: the header lines a response copies (``_COPIED``, full or compact names, folding kept)
+_COPY_RE = re.compile(
+    r"\r\n(?:[Vv](?:[Ii][Aa])?+|[Ff](?:[Rr][Oo][Mm])?+|[Tt][Oo]?+|[Cc][Aa][Ll][Ll]-[Ii][Dd]|[Ii]"
+    r"|[Cc][Ss][Ee][Qq])[ \t]*+:[^\r]*+(?:\r\n[ \t][^\r]*+)*+"
+)
+_TO_LINE_RE = re.compile(r"\r\n[Tt][Oo]?+[ \t]*+:")
 
 
 def make_response(
@@ -487,18 +494,33 @@ def make_response(
     """A response to ``request`` per RFC 3261 §8.2.6.2: Via (all values, in order), From,
     To, Call-ID and CSeq copied; ``to_tag`` added to To unless it already has one (never on
     100 Trying); Record-Route copied for 18x/2xx to dialog-creating requests is the caller's
-    choice (pass it in ``headers``). Content-Length is always set."""
-    lines = [line for line in request.raw_lines() if line_name(line) in _COPIED]
+    choice (pass it in ``headers``). Content-Length is always set (last)."""
+    copied = "".join(_COPY_RE.findall(request._hdr))
     if to_tag and status > 100 and request.to_tag is None:
-        for i, line in enumerate(lines):
-            if line_name(line) == "to":
-                lines[i] = f"{FOLD_RE.sub(' ', line).rstrip()};tag={to_tag}"
+        copied = _tagged_to(copied, to_tag)
+    extra = []
+    for name, value in headers or ():
+        _check_header(name, value)
+        if name.lower() not in ("content-length", "l"):
+            extra.append(f"\r\n{name}: {value}")
+    body = bytes(body)
     resp = object.__new__(Response)
     resp.status, resp.reason, resp.version = status, reason or reason_phrase(status), "SIP/2.0"
-    resp._set_text("".join("\r\n" + line for line in lines) + SECTION_END)
+    resp._set_text(f"{copied}{''.join(extra)}\r\nContent-Length: {len(body)}{SECTION_END}")
     resp.transport_hint = None
-    resp._body = b""
-    for name, value in headers or ():
-        resp.add(name, value)
-    resp.body = body
+    resp._body = body
     return resp
+
+
+def _tagged_to(copied: str, to_tag: str) -> str:
+    """``copied`` with ``;tag=`` added to its To line (unfolded first)."""
+    found = _TO_LINE_RE.search(copied)
+    if found is None:
+        return copied
+    start = found.start()
+    end = copied.find("\r\n", found.end())
+    while end != -1 and copied[end + 2 : end + 3] in (" ", "\t"):
+        end = copied.find("\r\n", end + 2)
+    end = len(copied) if end == -1 else end
+    line = FOLD_RE.sub(" ", copied[start + 2 : end]).rstrip()
+    return f"{copied[:start]}\r\n{line};tag={to_tag}{copied[end:]}"
