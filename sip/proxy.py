@@ -145,6 +145,8 @@ def _first_via_line(msg: Message) -> int:
 
 def replace_top_via(msg: Message, via: Via | str) -> None:
     """Replace the first Via value, keeping its place and the other values' bytes."""
+    if msg.replace_first_value("Via", str(via)):
+        return
     index = _first_via_line(msg)
     msg.remove_first_value("Via")
     msg.add("Via", str(via), index)

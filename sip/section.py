@@ -416,6 +416,22 @@ class HeaderSection:
             self._set_text(f"{hdr[: hdr.rfind(':', 0, start) + 1]} {value}{hdr[end:]}", False)
         return 1
 
+    def replace_first_value(self, name: str, value: str) -> bool:
+        """In a plain section whose first ``name`` line holds one element (the usual top
+        Via), make that line ``name: value`` in place, in the text; False (nothing done)
+        otherwise (the caller then edits by lines)."""
+        start = self._plain_start(name)
+        if start is None or start < 0:
+            return False
+        _check_header(name, value)
+        hdr = self._hdr
+        end = hdr.find("\r", start)
+        if "," in hdr[start:end]:
+            return False
+        begin = hdr.rfind("\r\n", 0, start) + 2
+        self._set_text(f"{hdr[:begin]}{name}: {value}{hdr[end:]}", False)
+        return True
+
     def remove_first_value(self, name: str) -> str | None:
         """Remove the first comma-separated element of ``name`` (e.g. the top Via)."""
         start = self._plain_start(name)

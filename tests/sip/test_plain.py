@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sip import Message, RemoteProtocolError, Request, parse
+from sip.proxy import replace_top_via
 from sip.section import PLAIN_NAMES, PLAIN_RE
 
 from .test_properties import CORPUS, mutated
@@ -90,6 +91,7 @@ EDITS: tuple[Callable[[Message], object], ...] = (
     lambda m: m.replace("Call-ID", "new"),
     lambda m: m.replace("Content-Length", "3"),
     lambda m: m.remove("Via"),
+    lambda m: replace_top_via(m, "SIP/2.0/UDP new.example;branch=z9hG4bKnew;received=1.2.3.4"),
 )
 
 
