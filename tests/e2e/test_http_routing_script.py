@@ -319,6 +319,18 @@ def _check(header: str, pattern: str, var: str) -> str:
             f'header="{header}:" check_it="true" assign_to="{var}" />')  # fmt: skip
 
 
+OK_TO_LAST = """  <send><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+  ]]></send>"""  # a 200 to the request just received
+
+
 def _both(frm: str, to: str, n: str = "") -> str:
     return f"<action>{_check('From', frm, 'f' + n)}{_check('To', to, 't' + n)}</action>"
 
@@ -334,16 +346,7 @@ def _fromto_caller(tmp: Path, callee_hangs_up: bool) -> str:
       From: {frm}
       To: {to}"""
     hangup = f"""<recv request="BYE">{_both(callee, me, "3")}</recv>
-  <send><![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-  ]]></send>""" if callee_hangs_up else f"""<send retrans="500"><![CDATA[
+{OK_TO_LAST}""" if callee_hangs_up else f"""<send retrans="500"><![CDATA[
       BYE [next_url] SIP/2.0
       [routes]
       {head}[peer_tag_param]
@@ -421,16 +424,7 @@ def _fromto_callee(tmp: Path, callee_hangs_up: bool) -> str:
 
   ]]></send>
   <recv response="200" />""" if callee_hangs_up else f"""<recv request="BYE">{_both(caller, me_tagged, "3")}</recv>
-  <send><![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-  ]]></send>"""  # fmt: skip
+{OK_TO_LAST}"""  # fmt: skip
     refs = "" if callee_hangs_up else ",f3,t3"
     path = tmp / f"fromto_uas_{int(callee_hangs_up)}.xml"
     path.write_text(f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
