@@ -339,9 +339,12 @@ class HeaderSection:
         """Insert a header just before the first ``before`` header (or at the top)."""
         start = self._plain_start(before)
         if start is None:
-            _, idx = self._line_index(before)
-            self.add(name, value, idx[0] if idx else 0)
-            return
+            span = self._span1(_PATTERNS.get(before) or _pattern(before))
+            if self._folded:  # the span is in the unfolded copy: edit by lines
+                _, idx = self._line_index(before)
+                self.add(name, value, idx[0] if idx else 0)
+                return
+            start = span[0] if span else -1
         _check_header(name, value)
         hdr = self._hdr
         at = hdr.rfind("\r\n", 0, start) if start >= 0 else 0  # that line's start, or the top

@@ -294,3 +294,34 @@ def test_make_response_copies_exactly_the_lines_of_the_reference() -> None:
             assert bytes(got) == want, data[:80]
             seen += 1
     assert seen > 60
+
+
+def test_add_before_inserts_where_the_line_by_line_reference_does() -> None:
+    """add_before finds its anchor in the text; the reference splits the section into lines
+    and inserts before the first line of that name (full or compact), else at the top."""
+    from sip import Message, RemoteProtocolError, parse
+    from sip.section import COMPACT, line_name
+
+    from .test_properties import CORPUS
+
+    def reference(msg: Message, name: str, value: str, before: str) -> bytes:
+        lines = msg.raw_lines()
+        keys = {before.lower(), COMPACT.get(before.lower(), before.lower())}
+        keys |= {short for short, full in COMPACT.items() if full in keys}
+        idx = [i for i, line in enumerate(lines) if line_name(line) in keys]
+        lines.insert(idx[0] if idx else 0, f"{name}: {value}")
+        head = "".join(f"{line}\r\n" for line in lines)
+        return f"{msg.start_line()}\r\n{head}\r\n".encode() + msg.body
+
+    seen = 0
+    for data in CORPUS:
+        for anchor in ("Record-Route", "Route", "Contact", "Content-Type", "Subject", "Via"):
+            try:
+                msg = parse(data)
+                want = reference(msg, "X-New", "1", anchor)
+                msg.add_before("X-New", "1", anchor)
+            except RemoteProtocolError:
+                continue
+            assert bytes(msg) == want, (anchor, data[:60])
+            seen += 1
+    assert seen > 200
