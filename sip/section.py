@@ -445,6 +445,14 @@ class HeaderSection:
             if "," not in value:  # one element: the whole line goes
                 self._set_text(hdr[: hdr.rfind("\r\n", 0, start)] + hdr[end:], False)
                 return value.strip()
+        elif start is None:  # any header: found in the text when nothing is folded
+            span = self._span1(_PATTERNS.get(name) or _pattern(name))
+            if span is not None and not self._folded:
+                hdr = self._hdr
+                value = hdr[span[0] : span[1]]
+                if "," not in value:
+                    self._set_text(hdr[: hdr.rfind("\r\n", 0, span[0])] + hdr[span[1] :])
+                    return value.strip()
         lines, idx = self._line_index(name)
         if not idx:
             return None

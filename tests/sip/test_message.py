@@ -325,3 +325,41 @@ def test_add_before_inserts_where_the_line_by_line_reference_does() -> None:
             assert bytes(msg) == want, (anchor, data[:60])
             seen += 1
     assert seen > 200
+
+
+def test_remove_first_value_removes_what_the_line_by_line_reference_does() -> None:
+    """remove_first_value cuts a one-element line out of the text; the reference splits the
+    section into lines and edits the first line of that name (full or compact)."""
+    from sip import Message, RemoteProtocolError, parse
+    from sip.headers import split_commas
+    from sip.section import COMPACT, FOLD_RE, line_name
+
+    from .test_properties import CORPUS
+
+    def reference(msg: Message, name: str) -> tuple[str | None, bytes]:
+        lines = msg.raw_lines()
+        keys = {name.lower()} | {s for s, full in COMPACT.items() if full == name.lower()}
+        idx = [i for i, line in enumerate(lines) if line_name(line) in keys]
+        if not idx:
+            return None, bytes(msg)
+        line = lines[idx[0]]
+        items = split_commas(FOLD_RE.sub(" ", line.partition(":")[2]))
+        if len(items) <= 1:
+            del lines[idx[0]]
+        else:
+            lines[idx[0]] = f"{line.partition(':')[0].rstrip()}: {', '.join(items[1:])}"
+        head = "".join(f"{line}\r\n" for line in lines)
+        return items[0], f"{msg.start_line()}\r\n{head}\r\n".encode() + msg.body
+
+    seen = 0
+    for data in CORPUS:
+        for name in ("Route", "Record-Route", "Contact", "Subject", "Via", "Accept"):
+            try:
+                msg = parse(data)
+                want = reference(msg.copy(), name)
+                got = msg.remove_first_value(name)
+            except (RemoteProtocolError, ValueError):
+                continue
+            assert (got, bytes(msg)) == want, (name, data[:60])
+            seen += 1
+    assert seen > 200
