@@ -81,16 +81,13 @@ class Bench:
 '''
 
 
-class Proxy:
-    """siprouter (``kind="siprouter"``) or Kamailio on 127.0.0.1:``port``."""
+class Running:
+    """siprouter (``kind="siprouter"``) or Kamailio running ``cfg`` (logs in ``folder``)."""
 
-    def __init__(self, kind: str, folder: Path, port: int, hop: str, children: int) -> None:
+    def __init__(
+        self, kind: str, cfg: Path, folder: Path, children: int = 1, defines: tuple[str, ...] = ()
+    ) -> None:
         self.kind = kind
-        script = folder / "bench_route.py"
-        script.write_text(SCRIPT)
-        cfg = folder / "bench.cfg"
-        cfg.write_text(CFG.replace("SCRIPT", str(script)))
-        defines = ["-A", f"SIP_PORT={port}", "-A", f"NEXT_HOP={hop}"]
         log = folder / f"{kind}.log"
         if kind == "siprouter":
             self.sr: Siprouter | None = Siprouter(
@@ -106,8 +103,9 @@ class Proxy:
         rundir = folder / "run"
         rundir.mkdir(exist_ok=True)
         cmd = [exe, "-f", str(cfg), "-DD", "-E", "-n", str(children), "-Y", str(rundir),
-               "-m", "256", "-M", "32", *defines]  # fmt: skip
-        self.proc = subprocess.Popen(cmd, stdout=self.out, stderr=subprocess.STDOUT)
+               "-w", str(folder), "-P", str(rundir / "kamailio.pid"), "-m", "256", "-M", "32",
+               *defines]  # fmt: skip
+        self.proc = subprocess.Popen(cmd, stdout=self.out, stderr=subprocess.STDOUT, cwd=folder)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and len(tree(self.proc.pid)) < children + 2:
             time.sleep(0.1)
@@ -130,6 +128,18 @@ class Proxy:
             self.proc.kill()
             self.proc.wait(5)
         self.out.close()
+
+
+class Proxy(Running):
+    """The bench cfg and script above, on 127.0.0.1:``port``, relaying to ``hop``."""
+
+    def __init__(self, kind: str, folder: Path, port: int, hop: str, children: int) -> None:
+        script = folder / "bench_route.py"
+        script.write_text(SCRIPT)
+        cfg = folder / "bench.cfg"
+        cfg.write_text(CFG.replace("SCRIPT", str(script)))
+        defines = ("-A", f"SIP_PORT={port}", "-A", f"NEXT_HOP={hop}")
+        super().__init__(kind, cfg, folder, children, defines)
 
 
 def cpu_seconds(pid: int) -> float:

@@ -40,8 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app.store.cli import make_subscriber  # noqa: E402
-from bench.proxy_kit import cpu_seconds, tree  # noqa: E402
-from tests.e2e.proc import SCENARIOS, Siprouter, finish, free_port, sipp  # noqa: E402
+from bench.proxy_kit import Running as Proxy  # noqa: E402
+from tests.e2e.proc import SCENARIOS, finish, free_port, sipp  # noqa: E402
 
 KAMAILIO_SCHEMA = Path("/usr/share/kamailio/db_sqlite")
 CASES = ("memory", "sqlite", "sqlite-auth", "memory-auth", "options")
@@ -184,49 +184,6 @@ def configure(folder: Path, case: str, port: int, db: Path) -> Path:
     cfg = folder / "kamailio.cfg"
     cfg.write_text(text)
     return cfg
-
-
-class Proxy:
-    """siprouter or Kamailio on ``port`` running ``cfg``."""
-
-    def __init__(self, kind: str, cfg: Path, folder: Path, children: int = 1) -> None:
-        log = folder / f"{kind}.log"
-        self.sr: Siprouter | None = None
-        if kind == "siprouter":
-            self.sr = Siprouter(["-f", str(cfg), "-n", str(children)], log, workers=children)
-            self.proc = self.sr.proc
-            return
-        exe = shutil.which("kamailio")
-        if exe is None:
-            raise SystemExit("kamailio is not installed")
-        self.out = log.open("wb")
-        run = folder / "run"
-        run.mkdir(exist_ok=True)
-        cmd = [exe, "-f", str(cfg), "-DD", "-E", "-n", str(children), "-Y", str(run), "-w", str(folder),
-               "-P", str(run / "kamailio.pid"), "-m", "256", "-M", "32"]  # fmt: skip
-        self.proc = subprocess.Popen(cmd, stdout=self.out, stderr=subprocess.STDOUT, cwd=folder)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and len(tree(self.proc.pid)) < children + 2:
-            time.sleep(0.1)
-        time.sleep(1.0)
-        if self.proc.poll() is not None:
-            raise SystemExit(f"kamailio did not start:\n{log.read_text(errors='replace')}")
-
-    def cpu(self) -> float:
-        """CPU seconds of the proxy and its processes so far."""
-        return sum(cpu_seconds(pid) for pid in tree(self.proc.pid))
-
-    def stop(self) -> None:
-        if self.sr is not None:
-            self.sr.stop()
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-        self.out.close()
 
 
 def run(
