@@ -57,24 +57,13 @@ def consume(ctx: Ctx) -> None:
     ctx.branches.clear()
 
 
-_DESTS: dict[str, Dest] = {}  # URI text -> where it goes (a gateway's URI repeats)
-_DESTS_MAX = 4096
-
-
 def target_dest(target: Branch) -> Dest:
     """``$du``, else the first Path URI, else the R-URI (ForwardError if impossible)."""
     text = target.dst_uri or (_path_uri(target.path[0]) if target.path else target.uri)
-    dest = _DESTS.get(text)
-    if dest is not None:
-        return dest
     try:
-        dest = fw.uri_dest(parse_uri(text))
+        return fw.uri_dest(parse_uri(text))  # parse_uri remembers the URIs it parsed
     except ValueError as exc:
         raise fw.ForwardError(f"bad destination {text!r}: {exc}") from None
-    if len(_DESTS) >= _DESTS_MAX:
-        _DESTS.clear()
-    _DESTS[text] = dest
-    return dest
 
 
 def _path_uri(value: str) -> str:

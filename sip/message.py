@@ -473,8 +473,8 @@ def parse_uint(value: str) -> int:
     return int(value)
 
 
-_COPIED = ("via", "from", "to", "call-id", "cseq")
-#: the header lines a response copies (``_COPIED``, full or compact names, folding kept)
+#: the header lines a response copies: Via, From, To, Call-ID, CSeq (full or compact names,
+#: folding kept)
 _COPY_RE = re.compile(
     r"\r\n(?:[Vv](?:[Ii][Aa])?+|[Ff](?:[Rr][Oo][Mm])?+|[Tt][Oo]?+|[Cc][Aa][Ll][Ll]-[Ii][Dd]|[Ii]"
     r"|[Cc][Ss][Ee][Qq])[ \t]*+:[^\r]*+(?:\r\n[ \t][^\r]*+)*+"
