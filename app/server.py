@@ -10,6 +10,7 @@ answers those still parked with 500, closes the sockets and stops the modules.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -162,10 +163,8 @@ def tune_gc() -> None:
 
 
 def _reload_quietly(server: Server) -> None:
-    try:
+    with contextlib.suppress(ScriptError):  # the engine logged why and kept the old script
         server.reload()
-    except ScriptError:
-        pass  # logged by the engine
 
 
 def _bound_text(server: Server) -> str:

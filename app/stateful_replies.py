@@ -44,18 +44,17 @@ class ReplyContext:
     stats: Counter[str]
     suspended: set[Cell]
 
-    # provided by Stateful
-    def derive_ctx(self, cell: Cell, route: str, keep_branches: bool = False) -> Ctx:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by Stateful; declared for the type checker only
 
-    def reply_ctx(self, cell: Cell, br: UacBranch | None, resp: Response, source: Source) -> Ctx:
-        raise NotImplementedError
+        def derive_ctx(self, cell: Cell, route: str, keep_branches: bool = False) -> Ctx: ...
 
-    def free(self, cell: Cell) -> None:
-        raise NotImplementedError
+        def reply_ctx(
+            self, cell: Cell, br: UacBranch | None, resp: Response, source: Source
+        ) -> Ctx: ...
 
-    def kick(self) -> None:
-        raise NotImplementedError
+        def free(self, cell: Cell) -> None: ...
+
+        def kick(self) -> None: ...
 
     # -- a reply from the network ----------------------------------------------------------
     def branch_reply(self, cell: Cell, br: UacBranch, resp: Response, source: Source) -> None:

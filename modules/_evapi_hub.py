@@ -26,6 +26,7 @@ import logging
 import os
 import shutil
 import tempfile
+from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -78,25 +79,30 @@ def ids_in(msg: str | None) -> tuple[int, int] | None:
     return None
 
 
-class Link:
-    """The evapi socket as a worker sees it."""
+class Link(ABC):
+    """The evapi socket as a worker sees it (:class:`Local`, :class:`Hub`, :class:`Remote`)."""
 
+    @abstractmethod
     def relay(self, data: str, mode: str, tag: str, ids: tuple[int, int] | None) -> int:
-        raise NotImplementedError
+        """Send ``data`` to the subscribers ``mode``/``tag`` select (``ids``: the transaction it
+        suspended, if any); how many it reached."""
 
+    @abstractmethod
     def view(self) -> list[tuple[int, str]]:
-        raise NotImplementedError
+        """The subscribers: ``(conidx, tag)`` each."""
 
     def count(self, mode: str, tag: str) -> int:
         """How many subscribers a relay in ``mode`` would reach."""
         tags = [t for _, t in self.view() if mode == "all" or t == tag]
         return min(len(tags), 1) if mode == "unicast" else len(tags)
 
+    @abstractmethod
     def close(self, conidx: int) -> bool:
-        raise NotImplementedError
+        """Close subscriber ``conidx``; False if there is none."""
 
+    @abstractmethod
     def set_tag(self, conidx: int, tag: str) -> bool:
-        raise NotImplementedError
+        """Tag subscriber ``conidx``; False if there is none."""
 
     def stats(self) -> dict[str, int]:
         return {}
