@@ -8,7 +8,8 @@ import pytest
 
 from app.config import ConfigError, cli_defines, parse_config
 
-from .test_config import IMPL, write
+from .cfg_kit import write
+from .test_config import IMPL
 
 # -- a realistic configuration ----------------------------------------------------------------
 BASIC_KEMI = """
