@@ -19,7 +19,8 @@ from functools import lru_cache
 
 from app.context import Dest, Source
 from sip import URI, Request, Response, Via
-from sip.proxy import replace_top_via
+from sip.proxy import add_received
+from sip.transaction_events import Peer
 
 MAGIC = "z9hG4bK"
 DEFAULT_MAX_FORWARDS = 70
@@ -77,18 +78,14 @@ def check_max_forwards(request: Request) -> None:
 
 
 def stamp_received(request: Request, source: Source, force_rport: bool = False) -> None:
-    """Add ``received`` (source IP differs from sent-by) and fill ``rport`` on the top Via."""
-    via = request.via
-    if via is None:
+    """``received``/``rport`` on the top Via of a request to forward (§18.2.1, RFC 3581 §4;
+    :func:`sip.proxy.add_received`); ForwardError(400) without a Via. Over a stream both are
+    always set: a reply relayed by that Via then finds the connection (whose source port is
+    not the sent-by port)."""
+    if request.via is None:
         raise ForwardError("request without Via", 400)
-    new = via
-    stream = source.proto != "udp"
-    if via.host.strip("[]") != source.ip or stream:
-        new = new.with_param("received", source.ip)
-    if via.rport is not None or force_rport or stream:
-        new = new.with_param("rport", str(source.port))
-    if new is not via:
-        replace_top_via(request, new)  # in place: a Record-Route above it stays there
+    force = force_rport or source.proto != "udp"
+    add_received(request, Peer(source.proto.upper(), source.ip, source.port), force_rport=force)
 
 
 def stateless_branch(request: Request, dest: Dest) -> str:

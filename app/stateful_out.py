@@ -22,10 +22,8 @@ from app import forward as fw
 from app.context import Branch, Ctx, Dest
 from sip import Request, parse_uri
 from sip.proxy import (
-    add_received,
     add_via,
     new_branch,
-    replace_top_via,
     stateless_branch,
     via_value,
 )
@@ -76,17 +74,6 @@ def peer(dest: Dest) -> Peer:
     return Peer(dest.proto.upper(), dest.host, dest.port)
 
 
-def _stamp(core: Core, ctx: Ctx, out: Request) -> None:
-    """``received``/``rport`` on the top Via (``force_rport`` asks for rport)."""
-    via = out.via
-    if via is None:
-        raise fw.ForwardError("request without Via", 400)
-    if ctx.extra.get("force_rport") and via.rport is None:
-        replace_top_via(out, via.with_param("rport"))
-    src = ctx.source
-    add_received(out, Peer(src.proto.upper(), src.ip, src.port))
-
-
 def _our_via(core: Core, dest: Dest, branch: str) -> str:
     host, port = core.via_address(dest)
     return _via_text(dest.proto, host, port, branch)
@@ -104,7 +91,7 @@ def prepare(core: Core, ctx: Ctx, msg: Request, target: Branch, dest: Dest) -> R
     out.uri = target.uri
     for value in reversed(target.path):
         out.insert("Route", value)
-    _stamp(core, ctx, out)
+    fw.stamp_received(out, ctx.source, bool(ctx.extra.get("force_rport")))
     received = ctx.received
     assert isinstance(received, Request)
     branch = new_branch(received)
@@ -127,7 +114,7 @@ def stateless_ack(core: Core, ctx: Ctx, dest: Dest | None = None) -> bool:
         dest = dest or target_dest(target)
         out = req.copy()
         assert isinstance(out, Request)
-        _stamp(core, ctx, out)
+        fw.stamp_received(out, ctx.source, bool(ctx.extra.get("force_rport")))
         received = ctx.received
         assert isinstance(received, Request)
         add_via(out, _our_via(core, dest, stateless_branch(received, loop_detect=False)))

@@ -152,16 +152,17 @@ def replace_top_via(msg: Message, via: Via | str) -> None:
     msg.add("Via", str(via), index)
 
 
-def add_received(request: Message, source: Peer) -> bool:
+def add_received(request: Message, source: Peer, *, force_rport: bool = False) -> bool:
     """Add ``received`` when the top Via's host is not the source address (§18.2.1), and
     fill ``rport`` with the source port — with ``received`` always — when the client asked
-    for it (RFC 3581 §4). Returns whether the Via changed. ``request`` may also be a local
-    response to that request, whose top Via is the request's (it then carries the same)."""
+    for it (RFC 3581 §4) or ``force_rport`` (Kamailio's ``force_rport()``). Returns whether
+    the Via changed. ``request`` may also be a local response to that request, whose top
+    Via is the request's (it then carries the same)."""
     via = request.via
     if via is None:
         return False
     host = source.host[1:-1] if source.host.startswith("[") else source.host
-    if via.rport is not None:
+    if force_rport or via.rport is not None:
         params = _with_params(via.params, received=host, rport=str(source.port))
     elif via.host.strip("[]").lower() != host.lower():
         params = _with_params(via.params, received=host)
