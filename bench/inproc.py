@@ -77,14 +77,15 @@ def request(method: str, i: int, uri: str, extra: str = "", body: str = "", cseq
 
 def answer(req: bytes, status: int, reason: str, to_tag: str = "", extra: str = "",
            body: str = "") -> bytes:  # fmt: skip
-    """The callee's reply to a request the proxy sent it."""
+    """The callee's reply to a request the proxy sent it, as bench/calls_uas.xml writes it."""
     msg = parse(req)
     lines = []
     for name in ("Via", "Record-Route", "From", "To", "Call-ID", "CSeq"):
-        for value in msg.get_all(name):
-            if name == "To" and to_tag and ";tag=" not in value:
-                value += f";tag={to_tag}"
-            lines.append(f"{name}: {value}\r\n")
+        values = msg.get_all(name)
+        if name == "To" and to_tag and values and ";tag=" not in values[0]:
+            values = [f"{values[0]};tag={to_tag}"]
+        if values:  # sipp's [last_Via:] joins repeated headers on one line
+            lines.append(f"{name}: {', '.join(values)}\r\n")
     head = f"SIP/2.0 {status} {reason}\r\n{''.join(lines)}{extra}"
     return f"{head}Content-Length: {len(body)}\r\n\r\n{body}".encode()
 

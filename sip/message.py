@@ -430,8 +430,10 @@ def _branch(via: str | None) -> Any:
     """The branch of the first Via value, when it is plainly written."""
     if via is None:
         return None
-    if "," in via:
-        return _SLOW
+    if "," in via:  # several values on the line (as sipp's [last_Via:] writes them)
+        if '"' in via:
+            return _SLOW
+        via = via[: via.find(",")]
     _, found, rest = via.partition(";branch=")  # partition: no argument tuple to parse
     if not found:
         return None if ";" not in via else _SLOW
@@ -464,7 +466,16 @@ def _mf(value: str | None) -> Any:
 
 
 def _top_via(value: str) -> Via:
-    return parse_via(value) if "," not in value else parse_vias(value)[0]
+    """The first Via value of a line (the others are parsed by :attr:`Message.vias`)."""
+    comma = value.find(",")
+    if comma < 0:
+        return parse_via(value)
+    if '"' in value:  # a comma may be quoted: split exactly
+        return parse_vias(value)[0]
+    first = value[:comma].strip()
+    if not first:
+        raise RemoteProtocolError(f"empty Via element in {value!r}")
+    return parse_via(first)
 
 
 def parse_uint(value: str) -> int:

@@ -438,21 +438,13 @@ class HeaderSection:
     def remove_first_value(self, name: str) -> str | None:
         """Remove the first comma-separated element of ``name`` (e.g. the top Via)."""
         start = self._plain_start(name)
+        span: tuple[int, int] | None = None
         if start is not None and start >= 0:
-            hdr = self._hdr
-            end = hdr.find("\r", start)
-            value = hdr[start:end]
-            if "," not in value:  # one element: the whole line goes
-                self._set_text(hdr[: hdr.rfind("\r\n", 0, start)] + hdr[end:], False)
-                return value.strip()
+            span = start, self._hdr.find("\r", start)
         elif start is None:  # any header: found in the text when nothing is folded
             span = self._span1(_PATTERNS.get(name) or _pattern(name))
-            if span is not None and not self._folded:
-                hdr = self._hdr
-                value = hdr[span[0] : span[1]]
-                if "," not in value:
-                    self._set_text(hdr[: hdr.rfind("\r\n", 0, span[0])] + hdr[span[1] :])
-                    return value.strip()
+        if span is not None and not self._folded:
+            return self._cut_first_value(*span)
         lines, idx = self._line_index(name)
         if not idx:
             return None
@@ -463,6 +455,21 @@ class HeaderSection:
         else:
             lines[idx[0]] = f"{_line_written_name(line)}: {', '.join(items[1:])}"
         self._edit(lines)
+        return items[0]
+
+    def _cut_first_value(self, start: int, end: int) -> str:
+        """:meth:`remove_first_value` of the (unfolded) line whose value is at start:end,
+        in the text: the line goes when it holds one element, else its first element."""
+        hdr = self._hdr
+        value = hdr[start:end]
+        begin = hdr.rfind("\r\n", 0, start)
+        items = split_commas(value) if "," in value else None
+        if items is None or len(items) == 1:
+            self._set_text(hdr[:begin] + hdr[end:], self._compact, False)
+            return value.strip()
+        name = _line_written_name(hdr[begin + 2 : end])  # as the line-by-line edit writes it
+        self._set_text(f"{hdr[:begin]}\r\n{name}: {', '.join(items[1:])}{hdr[end:]}",
+                       self._compact, False)  # fmt: skip
         return items[0]
 
 
