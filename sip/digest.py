@@ -13,17 +13,25 @@ Pure functions: no clock and no randomness (nonces are the caller's job).
 from __future__ import annotations
 
 import hashlib
+import importlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from ._text import quote, unquote
+from ._text import quote
 from .errors import RemoteProtocolError
 
 __all__ = ["AuthHeader", "parse_auth", "render_auth", "digest_response", "HASHES"]
 
+#: one ``name=value`` pair and its comma: a quoted value's inside (group 2, escapes kept) or
+#: a token (group 3); possessive loops, so a long quoted value costs one pass, no backtracking
 _PAIR_RE = re.compile(
-    r'[ \t]*([A-Za-z0-9\-_.!%*+`\'~]+)[ \t]*=[ \t]*("(?:[^"\\]|\\.)*"|[^\s,"]+)[ \t]*(?:,|\Z)', re.S
+    r"[ \t]*+([A-Za-z0-9\-_.!%*+`\'~]++)[ \t]*+=[ \t]*+"
+    r'(?:"([^"\\]*+(?:\\.[^"\\]*+)*+)"|([^\s,"]++))[ \t]*+(?:,|\Z)',
+    re.S,
 )
+_ESCAPE_RE = re.compile(r"\\(.)", re.S)
 _SCHEME_RE = re.compile(r"[ \t]*([A-Za-z0-9\-_.!%*+`'~]+)(?:[ \t]+|\Z)")
 #: parameters RFC 7616 §3.3/§3.4 sends without quotes
 _UNQUOTED = frozenset({"algorithm", "qop", "nc", "stale", "userhash"})
@@ -33,9 +41,20 @@ def _sha512_256(data: bytes) -> str:
     return hashlib.new("sha512_256", data).hexdigest()
 
 
-HASHES = {
-    "MD5": lambda data: hashlib.md5(data).hexdigest(),  # noqa: S324 - the protocol's choice
-    "SHA-256": lambda data: hashlib.sha256(data).hexdigest(),
+def _hexdigest(name: str, fallback: Any) -> Callable[[bytes], str]:
+    """The hex digest function of a hash, CPython's own implementation when it has one
+    (``_md5``, ``_sha256``): for the short inputs of digest authentication it is 2-3x
+    faster than OpenSSL's, which looks the algorithm up again at every call."""
+    try:
+        make = importlib.import_module(f"_{name}").__dict__[name]
+    except (ImportError, KeyError):
+        make = fallback
+    return lambda data: str(make(data).hexdigest())
+
+
+HASHES: dict[str, Callable[[bytes], str]] = {
+    "MD5": _hexdigest("md5", hashlib.md5),
+    "SHA-256": _hexdigest("sha256", hashlib.sha256),
     "SHA-512-256": _sha512_256,
 }
 
@@ -67,13 +86,17 @@ def parse_auth(value: str) -> AuthHeader:
     if m is None:
         raise RemoteProtocolError(f"bad authentication header {value[:60]!r}")
     params: dict[str, str] = {}
-    pos, end = m.end(), len(value.rstrip())
-    while pos < end:
-        p = _PAIR_RE.match(value, pos)
-        if p is None:
-            raise RemoteProtocolError(f"bad authentication parameters {value[pos : pos + 60]!r}")
-        params[p.group(1).lower()] = unquote(p.group(2))
+    pos = m.end()
+    for p in _PAIR_RE.finditer(value, pos):
+        if p.start() != pos:
+            break
+        name, quoted, token = p.groups()
+        if token is None:
+            token = _ESCAPE_RE.sub(r"\1", quoted) if "\\" in quoted else quoted
+        params[name.lower()] = token
         pos = p.end()
+    if pos < len(value.rstrip()):
+        raise RemoteProtocolError(f"bad authentication parameters {value[pos : pos + 60]!r}")
     return AuthHeader(m.group(1), params, value)
 
 
