@@ -114,18 +114,21 @@ def authenticate(ctx: Ctx, realm: str, www: bool, ha1_of: Ha1Getter, method: str
     cred = credentials(ctx, realm, www) if req is not None else None
     if cred is None or req is None:
         return -5
-    if not all(cred.get(p) for p in ("username", "nonce", "uri", "response")):
+    p = cred.params
+    user, nonce = p.get("username"), p.get("nonce")
+    if not (user and nonce and p.get("uri") and p.get("response")):
         return -1
     alg = cred.algorithm
     if alg.removesuffix("-SESS") not in HASHES:
         return -1
+    cfg = module.cfg
     checked = nonces.check(
-        _key(), realm, cred.get("nonce") or "", int(module.cfg["nonce_auth_max_drift"])
+        nonces.secret_bytes(cfg["secret"]), realm, nonce, int(cfg["nonce_auth_max_drift"])
     )
     if checked.state != nonces.VALID:
         ctx.extra["auth_stale"] = checked.state == nonces.STALE
         return -4 if checked.state == nonces.STALE else -1
-    ha1 = ha1_of(cred.get("username") or "", realm, alg)
+    ha1 = ha1_of(user, realm, alg)
     if ha1 is None:
         return -3
     if not _response_ok(cred, req, method or req.method, ha1):
@@ -134,17 +137,16 @@ def authenticate(ctx: Ctx, realm: str, www: bool, ha1_of: Ha1Getter, method: str
 
 
 def _response_ok(cred: AuthHeader, req: Request, method: str, ha1: str) -> bool:
-    qop = cred.get("qop")
+    p = cred.params
     try:
         expected = digest_response(
-            username=cred.get("username") or "", realm=cred.get("realm") or "", password="",
-            method=method, uri=cred.get("uri") or "", nonce=cred.get("nonce") or "",
-            algorithm=cred.algorithm, qop=qop, nc=cred.get("nc") or "", cnonce=cred.get("cnonce") or "",
-            body=req.body, ha1=ha1,
+            username=p.get("username", ""), realm=p.get("realm", ""), password="", method=method,
+            uri=p.get("uri", ""), nonce=p.get("nonce", ""), algorithm=cred.algorithm,
+            qop=p.get("qop"), nc=p.get("nc", ""), cnonce=p.get("cnonce", ""), body=req.body, ha1=ha1,
         )  # fmt: skip
     except RemoteProtocolError:
         return False
-    return hmac.compare_digest(expected, (cred.get("response") or "").lower())
+    return hmac.compare_digest(expected, p.get("response", "").lower())
 
 
 def _claim(ctx: Ctx, cred: AuthHeader, checked: nonces.Checked, www: bool) -> int:
@@ -157,6 +159,7 @@ def _claim(ctx: Ctx, cred: AuthHeader, checked: nonces.Checked, www: bool) -> in
     if (one or count) and not nonces.claim(store(), checked, nc, one, count):
         return -6
     ctx.extra["auth_used"] = _header_name(www)
+    ctx.extra["auth_cred"] = cred
     return 1
 
 
@@ -183,8 +186,8 @@ def check_users(ctx: Ctx, flags: int) -> int:
         return 1
     if flags & 2 and req.method in ANON_METHODS:
         return 1
-    user = (credentials(ctx, None, cred == "authorization") or AuthHeader("")).get("username", "")
-    au = (user or "").split("@")[0]
+    authorized = ctx.extra.get("auth_cred") or credentials(ctx, None, cred == "authorization")
+    au = ((authorized or AuthHeader("")).get("username") or "").split("@")[0]
     uris = [ctx.received.from_]
     if req.method in ("REGISTER", "PUBLISH"):
         uris.append(ctx.received.to)

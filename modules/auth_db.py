@@ -12,6 +12,8 @@ a bare column name), ``use_domain`` matches the realm against the ``domain`` col
 
 from __future__ import annotations
 
+from typing import Any
+
 from app.context import Ctx
 from app.module import ParamError
 from app.store import Store, StoreError, StoreModule, Subscriber, call, drop, open_store
@@ -30,6 +32,14 @@ module.param("domain_column", str, "domain", doc="accepted (fixed name)")
 module.param("version_table", int, 1, doc="accepted")
 
 _stores: dict[str, Store] = {}
+_auth: list[dict[str, Any]] = []  # auth's exported API, looked up once (auth_db requires auth)
+
+
+def auth_api() -> dict[str, Any]:
+    """The auth module's exported API (``authenticate``, ``ha1``, ``check_users``, ...)."""
+    if not _auth:
+        _auth.append(load_module("auth").api)
+    return _auth[0]
 
 
 def store() -> Store:
@@ -58,17 +68,17 @@ def _subscriber(table: str, user: str, realm: str) -> Subscriber | None:
 
 
 def _ha1_getter(ctx: Ctx, table: str) -> object:
-    hashes = load_module("auth").api
-
     def get(user: str, realm: str, alg: str) -> str | None:
         sub = _subscriber(table, user, realm)
         if sub is None:
             return None
-        _load_credentials(ctx, sub)
-        column = str(module.cfg["password_column"])
-        if module.cfg["calculate_ha1"]:
+        cfg = module.cfg
+        if cfg["load_credentials"]:
+            _load_credentials(ctx, sub)
+        column = str(cfg["password_column"])
+        if cfg["calculate_ha1"]:
             password = getattr(sub, column, "") or sub.password
-            return str(hashes["ha1"](user, realm, password, alg))
+            return str(auth_api()["ha1"](user, realm, password, alg))
         return sub.ha1b if "@" in user and sub.ha1b else getattr(sub, column, "") or sub.ha1
 
     return get
@@ -84,7 +94,7 @@ def _load_credentials(ctx: Ctx, sub: Subscriber) -> None:
 
 
 def _authenticate(ctx: Ctx, realm: str, table: str, www: bool) -> int:
-    api = load_module("auth").api
+    api = auth_api()
     realm = api["default_realm"](ctx, realm)
     return int(api["authenticate"](ctx, realm, www, _ha1_getter(ctx, table)))
 
@@ -93,7 +103,7 @@ def _authenticate(ctx: Ctx, realm: str, table: str, www: bool) -> int:
 def auth_check(ctx: Ctx, realm: str, table: str, flags: int) -> int:
     """www (REGISTER) or proxy authentication, then the identity check of ``flags``."""
     rc = _authenticate(ctx, realm, table, ctx.method == "REGISTER")
-    return int(load_module("auth").api["check_users"](ctx, flags)) if rc > 0 else rc
+    return int(auth_api()["check_users"](ctx, flags)) if rc > 0 else rc
 
 
 @module.function("www_authenticate", "ss")
