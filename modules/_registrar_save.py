@@ -17,6 +17,7 @@ from typing import Any
 
 from app.store import Q_UNSPECIFIED, Contact
 from sip import NameAddr, Request
+from sip.headers import param_of, parse_name_addrs
 
 # Kamailio's method bits (parser/msg_parser.h), for the Allow header / method_filtering
 METHOD_BITS = {
@@ -116,9 +117,10 @@ def _match(
     return None
 
 
-@dataclass
+@dataclass(slots=True)
 class Request_:
-    """The parts of a REGISTER that save() uses, with the values the module computed."""
+    """The parts of a REGISTER that save() uses, read once by the registrar module (the
+    plan runs in the store's call, maybe on another thread: it parses nothing)."""
 
     req: Request
     aor: str
@@ -132,32 +134,53 @@ class Request_:
     ruid: Any = None  # callable giving new ruids
     matching_mode: int = 0  # usrloc's
     cseq_delay: int = 20  # usrloc's
+    star: bool = False  # Contact: *
+    contacts: list[NameAddr] = field(default_factory=list)
+    callid: str = ""
+    cseq: int = 0
+    expires: int | None = None  # the Expires header
+    user_agent: str = ""
+    methods: int = ALL_METHODS  # the Allow header's (all when absent)
+
+
+def read_request(req: Request, **values: Any) -> Request_:
+    """:class:`Request_` for ``req``: Contact (each header once), Call-ID, CSeq, Expires,
+    User-Agent and Allow read here; ``values`` are the module's (aor, now, cfg, ...)."""
+    found = req.get_all("contact")
+    star = found == ["*"]
+    cseq = req.cseq
+    allow = req.get("allow")
+    return Request_(
+        req, star=star, contacts=[] if star else [a for v in found for a in parse_name_addrs(v)],
+        callid=req.call_id or "", cseq=cseq.seq if cseq else 0, expires=req.expires,
+        user_agent=req.get("user-agent") or "", methods=method_mask(allow) if allow else ALL_METHODS,
+        **values,
+    )  # fmt: skip
 
 
 def plan(r: Request_, existing: list[Contact]) -> Plan:
     """The changes for REGISTER ``r`` given the AoR's stored contacts; raise :class:`Refused`."""
-    req = r.req
-    if req.contact_star:
-        if req.expires != 0 or len(req.get_all("contact")) != 1:
+    if r.star:
+        if r.expires != 0:
             raise Refused(400, "Bad Request", "* used in contact and expires is not zero")
         return Plan(delete=[c.ruid for c in existing], rc=3)
-    if not req.contacts:
+    if not r.contacts:
         return Plan(rc=4)
     p = Plan(rc=0)
-    for na in req.contacts:
+    for na in r.contacts:
         _one(r, na, existing, p)
     if r.flags & 0x04:
         keep = {c.ruid for c in p.put}
         p.delete += [c.ruid for c in existing if c.ruid not in keep and c.ruid not in p.delete]
-    _check_max(r, existing, p)
+    if r.cfg["max_contacts"]:
+        _check_max(r, existing, p)
     p.rc = p.rc or 1
     return p
 
 
 def _one(r: Request_, na: NameAddr, existing: list[Contact], p: Plan) -> None:
-    req, cfg = r.req, r.cfg
-    callid, cseq = req.call_id or "", req.cseq.seq if req.cseq else 0
-    expires = contact_expires(na, req.expires, cfg, bool(r.flags & 0x08))
+    callid, cseq = r.callid, r.cseq
+    expires = contact_expires(na, r.expires, r.cfg, bool(r.flags & 0x08))
     old = _match(na, callid, r.path, existing, r.matching_mode) if existing else None
     if old is not None and old.callid == callid:
         if cseq < old.cseq or (cseq == old.cseq and old.last_modified + r.cseq_delay <= r.now):
@@ -169,21 +192,20 @@ def _one(r: Request_, na: NameAddr, existing: list[Contact], p: Plan) -> None:
             p.delete.append(old.ruid)
             p.rc = p.rc or 3
         return
-    p.put.append(_contact(r, na, old, expires, callid, cseq))
+    p.put.append(_contact(r, na, old, expires))
     p.rc = 1 if old is None else (p.rc if p.rc == 1 else 2)
 
 
-def _contact(
-    r: Request_, na: NameAddr, old: Contact | None, expires: int, callid: str, cseq: int
-) -> Contact:
-    allow = r.req.get("allow")
-    methods = na.param("methods")
+def _contact(r: Request_, na: NameAddr, old: Contact | None, expires: int) -> Contact:
+    params = na.params
+    methods = param_of(params, "methods") if params else None
+    instance = param_of(params, "+sip.instance") or "" if params else ""
     return Contact(
         aor=r.aor, contact=uri_text(na), ruid=old.ruid if old else r.ruid(),
-        expires=r.now + expires, q=_q(na), callid=callid, cseq=cseq, received=r.received,
-        path=r.path, socket=r.socket, user_agent=r.req.get("user-agent") or "",
-        cflags=r.cflags, methods=method_mask(methods or allow) if (methods or allow) else ALL_METHODS,
-        instance=na.param("+sip.instance") or "", reg_id=int(na.param("reg-id") or 0),
+        expires=r.now + expires, q=_q(na) if params else Q_UNSPECIFIED, callid=r.callid,
+        cseq=r.cseq, received=r.received, path=r.path, socket=r.socket, user_agent=r.user_agent,
+        cflags=r.cflags, methods=method_mask(methods) if methods else r.methods,
+        instance=instance, reg_id=int(param_of(params, "reg-id") or 0) if params else 0,
         last_modified=r.now,
     )  # fmt: skip
 

@@ -16,7 +16,7 @@ import logging
 import re
 import time
 from collections import Counter
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 from app.context import Branch, Ctx
@@ -154,12 +154,10 @@ def _register(ctx: Ctx, req: Request, uri: str | None, flags: int) -> rs.Request
         raise rs.Refused(400, "Bad Request", "No To header")
     cfg = module.cfg
     path = _path(req) if cfg["use_path"] else ""
-    if not req.contact_star:  # parsed here, not in the store's thread that runs the plan
-        _ = req.contacts, req.expires, req.call_id, req.cseq
     src = ctx.source
     ulcfg = _ul.cfg
-    return rs.Request_(
-        req=req, aor=aor_of(target), now=time.time(), cfg=cfg, flags=flags,
+    return rs.read_request(
+        req, aor=aor_of(target), now=time.time(), cfg=cfg, flags=flags,
         received=_received(ctx, path), path=path, socket=f"{src.proto}:{src.local_ip}:{src.local_port}",
         cflags=ctx.bflags.get(0, 0), ruid=_ul["new_ruid"],
         matching_mode=int(ulcfg["matching_mode"]), cseq_delay=int(ulcfg["cseq_delay"]),
@@ -184,9 +182,16 @@ def _received(ctx: Ctx, path: str) -> str:
         recv = first.uri.param("received")
         if recv:
             return unescape(recv)
-    m = _AVP.match(str(module.cfg["received_avp"]))
-    stack = ctx.avps.get(m.group(1)) if m else None
+    name = _avp_name(str(module.cfg["received_avp"]))
+    stack = ctx.avps.get(name) if name else None
     return str(stack[0]) if stack else ""
+
+
+@lru_cache(maxsize=16)
+def _avp_name(spec: str) -> str:
+    """The AVP name of ``received_avp`` (``$avp(RECEIVED)``: ``RECEIVED``), "" for none."""
+    m = _AVP.match(spec)
+    return m.group(1) if m else ""
 
 
 def _refuse(ctx: Ctx, err: rs.Refused, flags: int, existing: list[Any]) -> int:
@@ -204,14 +209,19 @@ def _refuse(ctx: Ctx, err: rs.Refused, flags: int, existing: list[Any]) -> int:
 def _contact_headers(contacts: list[Any], now: float) -> list[tuple[str, str]]:
     if not contacts:
         return []
-    return [("Contact", ", ".join(_contact_value(c, now) for c in contacts))]
+    if len(contacts) == 1:
+        return [("Contact", _contact_value(contacts[0], now))]
+    return [("Contact", ", ".join([_contact_value(c, now) for c in contacts]))]
 
 
 def _contact_value(c: Any, now: float) -> str:
+    expires = max(0, int(c.expires - now + 0.5)) if c.expires else 0
+    if c.q < 0 and not c.received and not c.instance:
+        return f"<{c.contact}>;expires={expires}"  # the usual contact
     text = f"<{c.contact}>"
     if c.q >= 0:
         text += f";q={c.q:.3f}".rstrip("0").rstrip(".")
-    text += f";expires={max(0, int(c.expires - now + 0.5)) if c.expires else 0}"
+    text += f";expires={expires}"
     if c.received:
         text += f';{module.cfg["received_param"]}="{c.received}"'
     if c.instance:

@@ -186,8 +186,20 @@ def aor(user: str, domain: str) -> str:
 
 @module.export("new_ruid")
 def new_ruid() -> str:
-    """A record unique id, Kamailio's shape ``uloc-<time>-<pid>-<n>``."""
-    return f"uloc-{int(time.time()):x}-{os.getpid():x}-{next(_ruids)}"
+    """A record unique id, Kamailio's shape ``uloc-<time>-<pid>-<n>``: as Kamailio's sruid,
+    the time (of the first id) and pid are fixed per process, ``n`` counts."""
+    prefix = _ruid_prefix[0]
+    if not prefix:
+        prefix = _ruid_prefix[0] = f"uloc-{int(time.time()):x}-{os.getpid():x}-"
+    return f"{prefix}{next(_ruids)}"
+
+
+def _forget_ruid_prefix() -> None:
+    _ruid_prefix[0] = ""
+
+
+_ruid_prefix = [""]
+os.register_at_fork(after_in_child=_forget_ruid_prefix)  # a forked worker has its own pid
 
 
 def order(contacts: list[Contact]) -> list[Contact]:
