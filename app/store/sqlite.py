@@ -16,6 +16,7 @@ and ``siprouter-db`` can use it at the same time. Calls are serialized on one co
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import re
@@ -88,6 +89,7 @@ def _split_aor(aor: str) -> tuple[str, str]:
 
 
 _LOC_SELECT = ", ".join(_LOC_COLS)
+_SUB_COLS = ("username", "domain", "password", "ha1", "ha1b")
 _DEFAULTS = Contact("", "")
 
 
@@ -104,6 +106,20 @@ def _row_contact(row: Sequence[Any]) -> Contact:
     extra = d["extra"]
     d["extra"] = json.loads(extra) if isinstance(extra, str) and extra != "{}" else {}
     return c
+
+
+@functools.lru_cache(maxsize=64)
+def _sub_sql(table: str, with_domain: bool) -> str:
+    """The subscriber read (``LIMIT 1``: the (username, domain) index's order, no sort)."""
+    where = "username=? AND domain=?" if with_domain else "username=?"
+    return f"SELECT username, domain, password, ha1, ha1b FROM {table} WHERE {where} LIMIT 1"
+
+
+def _subscriber(row: Sequence[Any]) -> Subscriber:
+    """A Subscriber from a row of :func:`_sub_sql` (frozen: filled without its __init__)."""
+    sub = object.__new__(Subscriber)
+    sub.__dict__.update(zip(_SUB_COLS, row, strict=True))
+    return sub
 
 
 def _contact_row(c: Contact) -> tuple[Any, ...]:
@@ -185,11 +201,12 @@ class SQLiteStore(Store):
                 raise StoreError(f"{self.path}: {exc}") from None
 
     def _table(self, table: str, ddl: str) -> str:
+        if table in self._ready:  # checked when it was made ready
+            return table
         t = _ident(table)
-        if t not in self._ready:
-            with self._lock:
-                self.db.executescript(ddl.format(t=t))
-            self._ready.add(t)
+        with self._lock:
+            self.db.executescript(ddl.format(t=t))
+        self._ready.add(t)
         return t
 
     # -- location ------------------------------------------------------------------------
@@ -359,18 +376,10 @@ class SQLiteStore(Store):
         connection, which in WAL mode never waits for writers; busy, it falls back to the
         main connection."""
         ready = table in self._ready
-        t = self._table(table, _SUB_DDL)
-        sql = f"SELECT username, domain, password, ha1, ha1b FROM {t} WHERE username=?"
-        args: tuple[str, ...] = (username,)
-        if domain:
-            sql, args = sql + " AND domain=?", (username, domain)
-        sql += " LIMIT 1"  # the (username, domain) index's order: no sort
-        row = self._read(sql, args) if ready else self._exec(sql, args).fetchone()
-        return None if row is None else Subscriber(*row)
-
-    def _read(self, sql: str, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        rows = self._read_all(sql, args)
-        return rows[0] if rows else None
+        sql = _sub_sql(self._table(table, _SUB_DDL), bool(domain))
+        args = (username, domain) if domain else (username,)
+        rows = self._read_all(sql, args) if ready else self._exec(sql, args).fetchall()
+        return _subscriber(rows[0]) if rows else None
 
     def _read_all(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         """Rows of a read on the reader connection (the main one when it is busy)."""
