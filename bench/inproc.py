@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import os
 import pstats
 import re
 import subprocess
@@ -202,7 +203,8 @@ def instructions(kind: str, n: int) -> float:
     for size in (n, 3 * n):
         cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
                sys.executable, __file__, kind, "--n", str(size)]  # fmt: skip
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+        env = {**os.environ, "PYTHONHASHSEED": "0"}  # the same dict layouts in both runs
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, env=env)
         found = re.search(r"Collected : (\d+)", out.stderr)
         if found is None:
             raise SystemExit(f"valgrind failed:\n{out.stderr[-2000:]}")

@@ -46,6 +46,7 @@ from .section import (
     P_FROM,
     P_TO,
     SECTION_END,
+    SLOW,
     HeaderSection,
     _check_header,
     _pattern,
@@ -315,7 +316,7 @@ class Message(HeaderSection):
                 for slot in getattr(cls, "__slots__", ()):
                     if hasattr(self, slot):
                         object.__setattr__(new, slot, getattr(self, slot))
-        new._cache = {}
+        new._cache = dict(self._cache)  # views are immutable: shared until an edit
         return new
 
     def _copy_start_line(self, new: Message) -> None:
@@ -422,7 +423,7 @@ class Response(Message):
 
 
 _UNIQUE = (P_CALL_ID, P_CSEQ, P_FROM, P_TO)
-_SLOW = object()  # a core field to find the long way (see Message._core_fields)
+_SLOW = SLOW  # a core field to find the long way (see Message._core_fields)
 _ALL_SLOW = (_SLOW,) * 6
 
 

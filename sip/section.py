@@ -47,6 +47,21 @@ _ASCII_LOWER = {c: c + 32 for c in range(65, 91)}
 #: the headers :data:`PLAIN_RE` captures, group 1, 2, ... in this order
 PLAIN_NAMES = ("via", "from", "to", "call-id", "cseq", "max-forwards", "content-length")
 
+SLOW = object()
+"""A field of :attr:`HeaderSection._core` to find the long way (see sip.message)."""
+#: the index of each header's field in ``_core`` (branch, From tag, To tag, Call-ID, CSeq,
+#: Max-Forwards: see sip.message's ``_core_fields``)
+_CORE_FIELD = {"via": 0, "from": 1, "to": 2, "call-id": 3, "cseq": 4, "max-forwards": 5}
+#: the cached views (sip.message's ``_cache`` keys) read from each header; a header not
+#: listed has its view under its own name (Contact, Route, ...). ``server_key`` (sip.matching)
+#: is read from the Via and the dialog's headers.
+_VIEWS_OF = {
+    "via": ("via", "vias", "server_key"), "from": ("from", "server_key"),
+    "to": ("to", "server_key"), "call-id": ("server_key",), "cseq": ("cseq", "server_key"),
+    "max-forwards": ("mf",), "content-length": ("cl",), "content-type": ("ct",),
+    "expires": ("exp",),
+}  # fmt: skip
+
 
 def _plain_alternative(group: int, name: str) -> str:
     """One header line of :data:`PLAIN_RE`: the name, then (first time) the value captured.
@@ -152,6 +167,26 @@ class HeaderSection:
         self._cache = {}
         self._core = None
         self._plain = plain
+
+    def _edited(
+        self,
+        name: str,
+        hdr: str,
+        compact: bool | None = None,
+        plain: re.Match[str] | Literal[False] | None = None,
+    ) -> None:
+        """:meth:`_set_text` after an edit of the ``name`` headers only: the views and core
+        fields read from other headers stay (the text they were read from is unchanged)."""
+        cache, core = self._cache, self._core
+        self._set_text(hdr, compact, plain)
+        key = name.lower()
+        key = COMPACT.get(key, key)
+        if cache:
+            drop = _VIEWS_OF.get(key) or (key,)
+            self._cache = {k: v for k, v in cache.items() if k not in drop}
+        if core is not None:
+            i = _CORE_FIELD.get(key)
+            self._core = core if i is None else (*core[:i], SLOW, *core[i + 1 :])
 
     def __getstate__(self) -> tuple[None, dict[str, Any]]:
         """Pickle (and copy.copy) without PLAIN_RE's match, which pickle refuses; it is
@@ -323,7 +358,7 @@ class HeaderSection:
         line = f"{name}: {value}"
         if index is None:
             compact = self._compact if len(name) > 1 else None
-            self._set_text(f"{self._hdr[:-4]}\r\n{line}{SECTION_END}", compact)
+            self._edited(name, f"{self._hdr[:-4]}\r\n{line}{SECTION_END}", compact)
             return
         lines = self.raw_lines()
         lines.insert(index, line)
@@ -333,7 +368,7 @@ class HeaderSection:
         """Insert a header before all others (Kamailio's ``insert_hf``)."""
         _check_header(name, value)
         compact = self._compact if len(name) > 1 else None
-        self._set_text(f"\r\n{name}: {value}{self._hdr}", compact)
+        self._edited(name, f"\r\n{name}: {value}{self._hdr}", compact)
 
     def add_before(self, name: str, value: str, before: str) -> None:
         """Insert a header just before the first ``before`` header (or at the top)."""
@@ -349,7 +384,7 @@ class HeaderSection:
         hdr = self._hdr
         at = hdr.rfind("\r\n", 0, start) if start >= 0 else 0  # that line's start, or the top
         compact = self._compact if len(name) > 1 else None
-        self._set_text(f"{hdr[:at]}\r\n{name}: {value}{hdr[at:]}", compact)
+        self._edited(name, f"{hdr[:at]}\r\n{name}: {value}{hdr[at:]}", compact)
 
     def _plain_start(self, name: str) -> int | None:
         """Where the first ``name`` header's value starts (-1: no such header) when the
@@ -389,7 +424,7 @@ class HeaderSection:
         if name.lower() not in _VIA:  # a single header: one line at most when plain
             start = self._plain_start(name)
             if start is not None:
-                return self._splice_plain(start, value)
+                return self._splice_plain(name, start, value)
         spans = self._spans(name)
         if self._folded:
             return None
@@ -404,19 +439,20 @@ class HeaderSection:
             prev = e
         if spans:
             parts.append(hdr[prev:])
-            self._set_text("".join(parts), self._compact)  # the names are unchanged
+            self._edited(name, "".join(parts), self._compact)  # the names are unchanged
         return len(spans)
 
-    def _splice_plain(self, start: int, value: str | None) -> int:
-        """:meth:`_splice` of the line whose value starts at ``start`` (-1: none)."""
+    def _splice_plain(self, name: str, start: int, value: str | None) -> int:
+        """:meth:`_splice` of the ``name`` line whose value starts at ``start`` (-1: none)."""
         if start < 0:
             return 0
         hdr = self._hdr
         end = hdr.find("\r", start)
         if value is None:  # the whole line goes, with the CRLF before it
-            self._set_text(hdr[: hdr.rfind("\r\n", 0, start)] + hdr[end:], False)
+            self._edited(name, hdr[: hdr.rfind("\r\n", 0, start)] + hdr[end:], False)
         else:  # as _splice writes it: "Name:" + one space + value
-            self._set_text(f"{hdr[: hdr.rfind(':', 0, start) + 1]} {value}{hdr[end:]}", False)
+            text = f"{hdr[: hdr.rfind(':', 0, start) + 1]} {value}{hdr[end:]}"
+            self._edited(name, text, False)
         return 1
 
     def replace_first_value(self, name: str, value: str) -> bool:
@@ -432,7 +468,7 @@ class HeaderSection:
         if "," in hdr[start:end]:
             return False
         begin = hdr.rfind("\r\n", 0, start) + 2
-        self._set_text(f"{hdr[:begin]}{name}: {value}{hdr[end:]}", False)
+        self._edited(name, f"{hdr[:begin]}{name}: {value}{hdr[end:]}", False)
         return True
 
     def remove_first_value(self, name: str) -> str | None:
@@ -444,7 +480,7 @@ class HeaderSection:
         elif start is None:  # any header: found in the text when nothing is folded
             span = self._span1(_PATTERNS.get(name) or _pattern(name))
         if span is not None and not self._folded:
-            return self._cut_first_value(*span)
+            return self._cut_first_value(name, *span)
         lines, idx = self._line_index(name)
         if not idx:
             return None
@@ -457,7 +493,7 @@ class HeaderSection:
         self._edit(lines)
         return items[0]
 
-    def _cut_first_value(self, start: int, end: int) -> str:
+    def _cut_first_value(self, header: str, start: int, end: int) -> str:
         """:meth:`remove_first_value` of the (unfolded) line whose value is at start:end,
         in the text: the line goes when it holds one element, else its first element."""
         hdr = self._hdr
@@ -465,11 +501,11 @@ class HeaderSection:
         begin = hdr.rfind("\r\n", 0, start)
         items = split_commas(value) if "," in value else None
         if items is None or len(items) == 1:
-            self._set_text(hdr[:begin] + hdr[end:], self._compact, False)
+            self._edited(header, hdr[:begin] + hdr[end:], self._compact, False)
             return value.strip()
         name = _line_written_name(hdr[begin + 2 : end])  # as the line-by-line edit writes it
-        self._set_text(f"{hdr[:begin]}\r\n{name}: {', '.join(items[1:])}{hdr[end:]}",
-                       self._compact, False)  # fmt: skip
+        rest = ", ".join(items[1:])
+        self._edited(header, f"{hdr[:begin]}\r\n{name}: {rest}{hdr[end:]}", self._compact, False)
         return items[0]
 
 
