@@ -5,7 +5,9 @@
 sipp UAC (bench/calls_uac.xml) -> proxy on 127.0.0.1 (bench/proxy_kit.py: a KEMI script that
 record-routes and ``t_relay``s to the callee, in-dialog requests by ``loose_route``) -> sipp
 UAS (bench/calls_uas.xml: 180, 200, ACK, BYE, 200). 13 messages per call cross the proxy.
-``--proxy kamailio`` runs Kamailio 5.6 with the same cfg and script (app_python3). Prints
+``--proxy kamailio`` runs Kamailio 5.6 with the same cfg and script (app_python3);
+``--proxy kamailio-native`` runs Kamailio with the same routing written in its native cfg
+language (bench/proxy_kit.py's NATIVE_CFG), no Python. Prints
 successful calls per second of wall time and the proxy's CPU seconds (utime + stime of every
 proxy process, from /proc) per call. A benchmark: it never fails a test run.
 """
@@ -70,7 +72,8 @@ def main() -> None:
     p.add_argument("--rate", type=int, default=400, help="sipp -r: calls per second")
     p.add_argument("--window", type=int, default=1000, help="sipp -l: calls in flight")
     p.add_argument("--children", type=int, default=1)
-    p.add_argument("--proxy", choices=("siprouter", "kamailio"), default="siprouter")
+    p.add_argument("--proxy", choices=("siprouter", "kamailio", "kamailio-native"),
+                   default="siprouter")  # fmt: skip
     a = p.parse_args()
     r = run(a.proxy, a.calls, a.rate, a.window, a.children)
     print(
