@@ -6,7 +6,9 @@
 * :meth:`Pool.fetch` runs one request described by a :class:`Query` and never raises: a
   transport failure becomes a :class:`Reply` with ``ok=False`` and the libcurl error code and
   text Kamailio users know (``28`` "Timeout was reached", ``7`` "Couldn't connect to
-  server", ...); timings are measured as libcurl's (``$http_time(...)``, microseconds).
+  server", ...); timings are measured as libcurl's (``$http_time(...)``, microseconds;
+  :mod:`modules._http_timing`, not aiohttp's tracing). The request's ``total`` timeout is
+  aiohttp's own (one timer, no extra task), never rounded up to a whole second.
 * Authentication as libcurl's ``authmethod`` bitmap: 1 Basic (sent at once when Digest is not
   allowed), 2 Digest (answers the challenge); with both, a Basic challenge is answered too.
 """
@@ -19,11 +21,12 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass, field
-from types import SimpleNamespace
-from typing import Any
 
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+from modules._http_timing import MARKS, TimedConnector, TimedResolver, micro
 
 CURL_ERRORS: dict[int, str] = {
     0: "No error",
@@ -42,6 +45,8 @@ CURL_ERRORS: dict[int, str] = {
     77: "Problem with the SSL CA cert (path? access rights?)",
 }
 AUTH_BASIC, AUTH_DIGEST = 1, 2
+INF = float("inf")
+CACHE_MAX = 256  # distinct URLs / timeouts kept parsed
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,45 +139,31 @@ class TooLarge(Exception):
     """The body exceeds ``max_size``."""
 
 
-def _tracing() -> aiohttp.TraceConfig:
-    """Trace hooks recording libcurl-like timings into the request's trace context."""
-    trace = aiohttp.TraceConfig()
-
-    def mark(name: str) -> Any:
-        async def hook(session: Any, ctx: SimpleNamespace, params: Any) -> None:
-            marks = ctx.trace_request_ctx
-            if isinstance(marks, dict):
-                marks.setdefault(name, time.perf_counter())
-
-        return hook
-
-    trace.on_dns_resolvehost_end.append(mark("lookup"))
-    trace.on_connection_create_end.append(mark("connect"))
-    trace.on_connection_reuseconn.append(mark("connect"))
-    trace.on_request_headers_sent.append(mark("pretransfer"))
-    trace.on_request_redirect.append(mark("redirect"))
-    return trace
-
-
 class Pool:
     """One worker's HTTP client session with keep-alive pools per host."""
 
     def __init__(self, limit: int = 100, limit_per_host: int = 0, keepalive: bool = True) -> None:
         self.limit, self.limit_per_host, self.keepalive = limit, limit_per_host, keepalive
         self.session: aiohttp.ClientSession | None = None
+        self.resolver: TimedResolver | None = None
         self._tls: dict[Tls, ssl.SSLContext | bool] = {}
+        self._timeouts: dict[tuple[float, float | None], aiohttp.ClientTimeout] = {}
+        self._urls: dict[str, URL] = {}
 
     def open(self) -> aiohttp.ClientSession:
-        """The session (created on first use, in the running loop)."""
+        """The session (created on first use, in the running loop). No cookie jar: like
+        libcurl without its cookie engine, a query never sends another's cookies."""
         if self.session is None or self.session.closed:
-            connector = aiohttp.TCPConnector(
+            self.resolver = TimedResolver()
+            connector = TimedConnector(
                 limit=self.limit,
                 limit_per_host=self.limit_per_host,
                 force_close=not self.keepalive,
                 ttl_dns_cache=60,
+                resolver=self.resolver,
             )
             self.session = aiohttp.ClientSession(
-                connector=connector, trace_configs=[_tracing()], auto_decompress=True
+                connector=connector, cookie_jar=aiohttp.DummyCookieJar()
             )
         return self.session
 
@@ -180,7 +171,9 @@ class Pool:
         """Close the session and its pooled connections."""
         if self.session is not None and not self.session.closed:
             await self.session.close()
-        self.session = None
+        if self.resolver is not None:
+            await self.resolver.close()
+        self.session = self.resolver = None
 
     def ssl_for(self, tls: Tls) -> ssl.SSLContext | bool:
         """The TLS context of these settings (cached)."""
@@ -189,37 +182,63 @@ class Pool:
             ctx = self._tls[tls] = _ssl_context(tls)
         return ctx
 
+    def timeout(self, total: float, connect: float | None) -> aiohttp.ClientTimeout:
+        """The whole request's timeout (cached per value; never rounded up to a second)."""
+        key = (total, connect)
+        found = self._timeouts.get(key)
+        if found is None:
+            found = aiohttp.ClientTimeout(total=total, sock_connect=connect, ceil_threshold=INF)
+            if len(self._timeouts) < CACHE_MAX:
+                self._timeouts[key] = found
+        return found
+
+    def url(self, text: str) -> URL:
+        """``text`` parsed (cached: a routing script asks the same few URLs again and again)."""
+        found = self._urls.get(text)
+        if found is None:
+            found = URL(text)
+            if len(self._urls) < CACHE_MAX:
+                self._urls[text] = found
+        return found
+
     async def fetch(self, q: Query) -> Reply:
         """Run ``q``; every failure becomes a ``Reply(ok=False)`` with a libcurl code."""
         marks: dict[str, float] = {}
+        token = MARKS.set(marks)
         start = time.perf_counter()
         try:
-            reply = await asyncio.wait_for(self._fetch(q, marks), q.timeout)
+            reply = await self._fetch(q, marks, start)
         except TooLarge:
             reply = failure(63)
         except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
             reply = failure(_curl_code(exc), str(exc))
-        reply.times = _micro(marks, start, time.perf_counter())
+        finally:
+            MARKS.reset(token)
+        reply.times = micro(marks, start, time.perf_counter())
         return reply
 
-    async def _fetch(self, q: Query, marks: dict[str, float]) -> Reply:
-        resp = await self._send(q, marks, basic=_basic_first(q))
+    async def _fetch(self, q: Query, marks: dict[str, float], start: float) -> Reply:
+        resp = await self._send(q, q.timeout, basic=_basic_first(q))
         if _wants_basic(q, resp):
             resp.release()
-            resp = await self._send(q, marks, basic=True)
+            left = max(q.timeout - (time.perf_counter() - start), 0.001)
+            resp = await self._send(q, left, basic=True)
         async with resp:
             marks["starttransfer"] = time.perf_counter()
+            if resp.history:
+                marks["redirect"] = marks["hop"]
             body = await _read(resp, q.max_size, q.truncate)
+            version = resp.version
             return Reply(
                 ok=True,
                 status=resp.status,
                 reason=resp.reason or "",
                 headers=resp.headers,
                 body=body,
-                version=f"{resp.version.major}.{resp.version.minor}" if resp.version else "1.1",
+                version=f"{version.major}.{version.minor}" if version else "1.1",
             )
 
-    async def _send(self, q: Query, marks: dict[str, float], basic: bool) -> aiohttp.ClientResponse:
+    async def _send(self, q: Query, seconds: float, basic: bool) -> aiohttp.ClientResponse:
         headers = CIMultiDict(q.headers)
         if q.user_agent and "User-Agent" not in headers:
             headers["User-Agent"] = q.user_agent
@@ -228,11 +247,11 @@ class Pool:
             headers["Authorization"] = f"Basic {token}"
         digest = q.username and not basic and q.authmethod & AUTH_DIGEST
         middlewares = (aiohttp.DigestAuthMiddleware(q.username, q.password),) if digest else ()
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=q.connect_timeout)
         return await self.open().request(
-            q.method, q.url, data=q.body, headers=headers, timeout=timeout,
+            q.method, self.url(q.url), data=q.body, headers=headers,
+            timeout=self.timeout(seconds, q.connect_timeout),
             ssl=self.ssl_for(q.tls) if q.url.startswith("https") else True,
-            allow_redirects=q.follow_redirect, trace_request_ctx=marks, middlewares=middlewares,
+            allow_redirects=q.follow_redirect, middlewares=middlewares,
         )  # fmt: skip
 
 
@@ -257,14 +276,6 @@ async def _read(resp: aiohttp.ClientResponse, max_size: int, truncate: bool) -> 
                 raise TooLarge
             return bytes(data[:max_size])
     return bytes(data)
-
-
-def _micro(marks: dict[str, float], start: float, end: float) -> dict[str, int]:
-    times = {name: int((t - start) * 1e6) for name, t in marks.items()}
-    times["total"] = int((end - start) * 1e6)
-    for name in ("lookup", "connect", "appconnect", "pretransfer", "starttransfer", "redirect"):
-        times.setdefault(name, 0)
-    return times
 
 
 def _ssl_context(tls: Tls) -> ssl.SSLContext | bool:
