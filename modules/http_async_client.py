@@ -32,6 +32,7 @@ import asyncio
 import itertools
 import logging
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,7 +59,7 @@ log = logging.getLogger("siprouter.http_async_client")
 EVENT = "http_async_client:callback"
 SUSPEND_MARGIN = 0.1  # seconds kept between a query's timeout and the transaction timer
 stats = {"requests": 0, "replies": 0, "errors": 0, "timeouts": 0}
-state: dict[str, Any] = {"pool": None, "tasks": set(), "suspended": 0}
+state: dict[str, Any] = {"pool": None, "tasks": set(), "suspended": 0, "tls": None, "tm": None}
 _ids = itertools.count(1)
 
 
@@ -83,6 +84,7 @@ def pool() -> Pool:
 def _start() -> None:
     for key in stats:
         stats[key] = 0
+    state["tls"] = state["tm"] = None  # modparams may have changed
 
 
 @module.on_child_init
@@ -101,6 +103,30 @@ async def _stop() -> None:
         state["pool"] = None
 
 
+TLS_KEYS = ("tls_verify_peer", "tls_verify_host", "tls_client_cert", "tls_client_key",
+            "tls_ca_path")  # fmt: skip
+
+
+def _tls(req: dict[str, Any], cfg: Mapping[str, Any]) -> Tls:
+    """The TLS settings of a query: the module's (built once) unless ``$http_req`` sets some."""
+    if any(key in req for key in TLS_KEYS):
+        return _tls_of(req, cfg)
+    found = state["tls"]
+    if found is None:
+        found = state["tls"] = _tls_of({}, cfg)
+    return found  # type: ignore[no-any-return]
+
+
+def _tls_of(req: dict[str, Any], cfg: Mapping[str, Any]) -> Tls:
+    return Tls(
+        bool(req.get("tls_verify_peer", cfg["tls_verify_peer"])),
+        bool(req.get("tls_verify_host", cfg["tls_verify_host"])),
+        req.get("tls_client_cert", cfg["tls_client_cert"]),
+        req.get("tls_client_key", cfg["tls_client_key"]),
+        req.get("tls_ca_path", cfg["tls_ca_path"]),
+    )
+
+
 def build_query(url: str, req: dict[str, Any], limit: float | None) -> Query:
     """The query of ``url`` with the ``$http_req`` settings and the module defaults."""
     cfg = module.cfg
@@ -108,20 +134,14 @@ def build_query(url: str, req: dict[str, Any], limit: float | None) -> Query:
     timeout = (req.get("timeout") or cfg["connection_timeout"]) / 1000
     if limit is not None:
         timeout = min(timeout, limit)
-    tls = Tls(
-        bool(req.get("tls_verify_peer", cfg["tls_verify_peer"])),
-        bool(req.get("tls_verify_host", cfg["tls_verify_host"])),
-        req.get("tls_client_cert", cfg["tls_client_cert"]),
-        req.get("tls_client_key", cfg["tls_client_key"]),
-        req.get("tls_ca_path", cfg["tls_ca_path"]),
-    )
     return Query(
         url, req.get("method") or ("POST" if body else "GET"),
         body=body.encode() if body else None,
         headers=[h for line in req["hdr"] for h in split_headers(line)],
         timeout=max(timeout, 0.001), username=req.get("username", ""),
         password=req.get("password", ""), authmethod=req.get("authmethod", cfg["authmethod"]),
-        tls=tls, follow_redirect=bool(req.get("follow_redirect", cfg["curl_follow_redirect"])),
+        tls=_tls(req, cfg),
+        follow_redirect=bool(req.get("follow_redirect", cfg["curl_follow_redirect"])),
     )  # fmt: skip
 
 
@@ -134,18 +154,18 @@ def _count(reply: Reply) -> None:
         stats["errors"] += 1
 
 
-def _launch(q: Query, done: Any) -> None:
+def _launch(q: Query, done: Callable[[Reply], None]) -> None:
     """Send ``q`` in a task; ``done(reply)`` runs in the loop when it ends."""
     stats["requests"] += 1
-
-    async def job() -> None:
-        reply = await pool().fetch(q)
-        _count(reply)
-        done(reply)
-
-    task = asyncio.get_running_loop().create_task(job())
+    task = asyncio.get_running_loop().create_task(_job(q, done))
     state["tasks"].add(task)
     task.add_done_callback(_finished)
+
+
+async def _job(q: Query, done: Callable[[Reply], None]) -> None:
+    reply = await pool().fetch(q)
+    _count(reply)
+    done(reply)
 
 
 def _finished(task: asyncio.Task[None]) -> None:
@@ -180,12 +200,14 @@ def _detached(ctx: Ctx, url: str, cbname: str, xdata: str | None) -> int:
 
 
 def _tm_api(ctx: Ctx) -> dict[str, Any] | None:
-    """tm's declared API when tm is loaded."""
+    """tm's declared API when tm is loaded (looked up once per engine)."""
     engine = ctx.engine
-    for mod in engine.modules if engine is not None else ():
-        if mod.name == "tm":
-            return mod.api
-    return None
+    cached = state["tm"]
+    if cached is not None and cached[0] is engine:
+        return cached[1]  # type: ignore[no-any-return]
+    api = next((m.api for m in engine.modules if m.name == "tm"), None) if engine else None
+    state["tm"] = (engine, api)
+    return api
 
 
 @module.function("query", "ss")
