@@ -73,6 +73,7 @@ module.param("rr_to_param", str, "rjt", doc="Record-Route parameter keeping To")
 module.param("restore_key", str, "", doc="secret sealing the Record-Route parameters")
 log = logging.getLogger("siprouter.rtjson")
 ROUTINGS = ("serial", "parallel")
+_last: list[Any] = [None, None]  # the last document parsed: text, document
 
 
 class DocError(ValueError):
@@ -119,18 +120,26 @@ def _state(ctx: Ctx) -> dict[str, list[Any]] | None:
     return items[0] if items else None
 
 
+def parsed(text: str) -> dict[str, Any]:
+    """``text`` parsed and validated; the last document is kept, so that push_routes, the
+    branch routes and next_route of a call do not parse again what init_routes parsed
+    (documents are never modified). Raise :class:`PathError` / :class:`DocError`."""
+    last = _last
+    if last[0] is text or last[0] == text:
+        return last[1]  # type: ignore[no-any-return]
+    doc = validate(loads(text))
+    last[0], last[1] = text, doc
+    return doc
+
+
 def document(ctx: Ctx) -> tuple[dict[str, Any], int] | None:
-    """The stored document and next index (parsed once per message)."""
+    """The stored document and next index."""
     state = _state(ctx)
     if state is None or not state.get("json"):
         log.error("rtjson: no routing document (call init_routes first)")
         return None
-    text = state["json"][0]
-    cached = ctx.extra.get("rtjson_doc")
-    if cached is None or cached[0] != text:
-        cached = ctx.extra["rtjson_doc"] = (text, validate(loads(text)))
     idx = (state.get("idx") or [0])[0]
-    return cached[1], int(idx)
+    return parsed(state["json"][0]), int(idx)
 
 
 def _set_idx(ctx: Ctx, idx: int) -> None:
@@ -143,12 +152,11 @@ def _set_idx(ctx: Ctx, idx: int) -> None:
 def init_routes(ctx: Ctx, text: str) -> int:
     """Validate and store the routing document; 1 / -1."""
     try:
-        validate(loads(text))
+        parsed(text)
     except (PathError, DocError) as exc:
         log.error("rtjson: invalid routing document: %s", exc)
         return -1
     ctx.xavps[module.cfg["xavp_cfg"]] = [{"json": [text], "idx": [0]}]
-    ctx.extra.pop("rtjson_doc", None)
     return 1
 
 
