@@ -223,7 +223,7 @@ class Engine:
         CURRENT.set(ctx)
         try:
             result = func(MsgObject(ctx), *args)
-            if inspect.isawaitable(result):
+            if result is not None and type(result) is not int and inspect.isawaitable(result):
                 wait(asyncio.ensure_future(result), tag=ctx)
         except QUIET_EXITS:
             log.debug("route %s ended by exit", getattr(func, "__name__", "?"))
