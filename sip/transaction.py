@@ -96,6 +96,12 @@ class TransactionLayer:
         self._out.append(Outgoing(data, target, message))
 
     def schedule(self, tx: Transaction, deadline: float) -> None:
+        """One heap entry per transaction, at its earliest deadline: a later timer waits
+        for that entry to come up (:meth:`handle_timers` then files the next one)."""
+        sched = tx.scheduled
+        if sched is not None and sched <= deadline:
+            return
+        tx.scheduled = deadline
         self._seq += 1
         heapq.heappush(self._heap, (deadline, self._seq, tx))
 
@@ -170,8 +176,12 @@ class TransactionLayer:
         """Fire every timer due at ``now``."""
         heap = self._heap
         while heap and heap[0][0] <= now:
-            _, _, tx = heapq.heappop(heap)
+            deadline, _, tx = heapq.heappop(heap)
+            if tx.scheduled != deadline:
+                continue  # superseded by an earlier entry, already handled
+            tx.scheduled = None
             tx.expire(now)
+            self._refile(tx)
         return self._take()
 
     # -- outputs and introspection ----------------------------------------------------------
@@ -180,10 +190,18 @@ class TransactionLayer:
         heap = self._heap
         while heap:
             deadline, _, tx = heap[0]
-            if tx.state is not State.TERMINATED and deadline in tx.timers.values():
+            if tx.scheduled == deadline and deadline in tx.timers.values():
                 return deadline
             heapq.heappop(heap)
+            if tx.scheduled == deadline:  # its timer went (a state change): file the next
+                tx.scheduled = None
+                self._refile(tx)
         return None
+
+    def _refile(self, tx: Transaction) -> None:
+        """Put ``tx`` back on the heap at its earliest running timer, if any."""
+        if tx.timers and tx.state is not State.TERMINATED:
+            self.schedule(tx, min(tx.timers.values()))
 
     def drain(self) -> list[Outgoing]:
         """Take the messages waiting to be sent, oldest first."""

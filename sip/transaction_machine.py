@@ -61,7 +61,7 @@ class Transaction:
         "kind", "key", "state", "request", "peer", "reliable", "config", "host", "timers",
         "interval", "last_response", "response_data", "ack", "ack_data", "request_data",
         "invite_to_tag", "response_to_tag", "retransmissions", "_table", "_due", "_msg",
-        "_source", "_input", "_reason",
+        "_source", "_input", "_reason", "scheduled",
     )  # fmt: skip
 
     def __init__(
@@ -87,6 +87,7 @@ class Transaction:
         self._source = peer
         self._input = Input.TRANSPORT_ERROR
         self._reason = "normal"
+        self.scheduled: float | None = None  # the host's timer entry (see Host.schedule)
 
     @property
     def is_client(self) -> bool:
