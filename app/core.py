@@ -42,7 +42,7 @@ from sip import (
     parse_uri,
 )
 from sip.message import make_response
-from sip.proxy import add_received
+from sip.proxy import received_via
 from sip.transaction_events import Peer
 
 if TYPE_CHECKING:
@@ -282,9 +282,19 @@ class Core:
         if self.server_header:
             extra.append(self.server_header)
         tag = to_tag or self.to_tag(received)
-        resp = make_response(received, status, reason, to_tag=tag, headers=extra, body=body)
-        src = ctx.source
-        add_received(resp, Peer(src.proto.upper(), src.ip, src.port))  # RFC 3581 §4, §18.2.1
+        src, via = ctx.source, received.via
+        stamped = (
+            None if via is None else received_via(via, Peer(src.proto.upper(), src.ip, src.port))
+        )
+        resp = make_response(
+            received,
+            status,
+            reason,
+            to_tag=tag,
+            headers=extra,
+            body=body,
+            top_via=None if stamped is None else str(stamped),
+        )  # RFC 3581 §4
         return resp, fw.reply_dest(received, ctx.source, bool(ctx.extra.get("force_rport")))
 
     @staticmethod

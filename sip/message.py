@@ -36,6 +36,7 @@ from .headers import (
     parse_name_addrs,
     parse_via,
     parse_vias,
+    split_commas,
 )
 from .section import (
     _PATTERNS,
@@ -492,6 +493,7 @@ _COPY_RE = re.compile(
     r"|[Cc][Ss][Ee][Qq])[ \t]*+:[^\r]*+(?:\r\n[ \t][^\r]*+)*+"
 )
 _TO_LINE_RE = re.compile(r"\r\n[Tt][Oo]?+[ \t]*+:")
+_VIA_LINE_RE = re.compile(r"\r\n[Vv](?:[Ii][Aa])?+[ \t]*+:")
 
 
 def make_response(
@@ -502,14 +504,19 @@ def make_response(
     to_tag: str | None = None,
     headers: list[tuple[str, str]] | None = None,
     body: bytes = b"",
+    top_via: str | None = None,
 ) -> Response:
     """A response to ``request`` per RFC 3261 §8.2.6.2: Via (all values, in order), From,
     To, Call-ID and CSeq copied; ``to_tag`` added to To unless it already has one (never on
     100 Trying); Record-Route copied for 18x/2xx to dialog-creating requests is the caller's
-    choice (pass it in ``headers``). Content-Length is always set (last)."""
+    choice (pass it in ``headers``). Content-Length is always set (last). ``top_via``
+    replaces the first Via value (``received``/``rport`` filled in, §18.2.1)."""
     copied = "".join(_COPY_RE.findall(request._hdr))
     if to_tag and status > 100 and request.to_tag is None:
         copied = _tagged_to(copied, to_tag)
+    if top_via is not None:
+        _check_header("Via", top_via)
+        copied = _with_top_via(copied, top_via)
     extra = []
     for name, value in headers or ():
         _check_header(name, value)
@@ -522,6 +529,22 @@ def make_response(
     resp.transport_hint = None
     resp._body = body
     return resp
+
+
+def _with_top_via(copied: str, value: str) -> str:
+    """``copied`` with its first Via value replaced by ``value`` (the line is split into its
+    values when it holds several)."""
+    found = _VIA_LINE_RE.search(copied)
+    if found is None:
+        return copied
+    start = found.start()
+    end = copied.find("\r\n", found.end())
+    while end != -1 and copied[end + 2 : end + 3] in (" ", "\t"):
+        end = copied.find("\r\n", end + 2)
+    end = len(copied) if end == -1 else end
+    rest = split_commas(FOLD_RE.sub(" ", copied[found.end() : end]))[1:]
+    line = ", ".join([value, *rest])
+    return f"{copied[:start]}\r\nVia: {line}{copied[end:]}"
 
 
 def _tagged_to(copied: str, to_tag: str) -> str:

@@ -28,7 +28,8 @@ from .transaction_events import Peer
 
 __all__ = [
     "check_max_forwards", "decrement_max_forwards", "loop_hash", "detect_loop", "new_branch",
-    "stateless_branch", "via_value", "add_via", "add_received", "response_target", "pop_via",
+    "stateless_branch", "via_value", "add_via", "add_received", "received_via", "response_target",
+    "pop_via",
     "best_response", "DEFAULT_MAX_FORWARDS",
 ]  # fmt: skip
 
@@ -159,17 +160,24 @@ def add_received(request: Message, source: Peer, *, force_rport: bool = False) -
     the Via changed. ``request`` may also be a local response to that request, whose top
     Via is the request's (it then carries the same)."""
     via = request.via
-    if via is None:
+    stamped = None if via is None else received_via(via, source, force_rport=force_rport)
+    if stamped is None:
         return False
+    replace_top_via(request, stamped)
+    return True
+
+
+def received_via(via: Via, source: Peer, *, force_rport: bool = False) -> Via | None:
+    """``via`` as :func:`add_received` leaves it for a message from ``source``; None when it
+    stays as it is (e.g. for a local reply built with ``make_response(top_via=...)``)."""
     host = source.host[1:-1] if source.host.startswith("[") else source.host
     if force_rport or via.rport is not None:
         params = _with_params(via.params, received=host, rport=str(source.port))
     elif via.host.strip("[]").lower() != host.lower():
         params = _with_params(via.params, received=host)
     else:
-        return False
-    replace_top_via(request, Via(via.transport, via.host, via.port, params, via.protocol))
-    return True
+        return None
+    return Via(via.transport, via.host, via.port, params, via.protocol)
 
 
 def _with_params(params: Params, **values: str) -> Params:

@@ -363,3 +363,33 @@ def test_remove_first_value_removes_what_the_line_by_line_reference_does() -> No
             assert (got, bytes(msg)) == want, (name, data[:60])
             seen += 1
     assert seen > 200
+
+
+@pytest.mark.parametrize(
+    "vias",
+    [
+        "Via: SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bKa;rport\r\n",
+        "v: SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bKa;rport , SIP/2.0/TCP b;branch=z9hG4bKb\r\n",
+        "Via: SIP/2.0/UDP 10.0.0.1:5070;rport;branch=z9hG4bKa,\r\n SIP/2.0/UDP c;branch=z9hG4bKc\r\n"
+        "Via: SIP/2.0/UDP d;branch=z9hG4bKd\r\n",
+    ],
+)
+def test_make_response_top_via_is_what_add_received_makes(vias: str) -> None:
+    """A local reply built with the stamped top Via (core.build_reply) carries the Vias that
+    stamping the built reply afterwards gives (sip.proxy.add_received), in the same order."""
+    from sip.proxy import add_received, received_via
+    from sip.transaction_events import Peer
+
+    req = parse(
+        f"OPTIONS sip:a@b SIP/2.0\r\n{vias}From: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\n"
+        "Call-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n".encode()
+    )
+    peer = Peer("UDP", "192.0.2.9", 4000)
+    stamped = received_via(req.via, peer)  # type: ignore[arg-type]
+    assert stamped is not None and stamped.received == "192.0.2.9" and stamped.rport == "4000"
+    fast = make_response(req, 200, to_tag="t", top_via=str(stamped))
+    slow = make_response(req, 200, to_tag="t")
+    assert add_received(slow, peer)
+    assert [str(v) for v in fast.vias] == [str(v) for v in slow.vias]
+    assert len(fast.vias) == len(req.vias)
+    assert fast.to_tag == "t" and fast.call_id == "c"
