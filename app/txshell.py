@@ -51,7 +51,7 @@ log = logging.getLogger("siprouter.tx")
 def peer_of(dest: Dest | Source) -> Peer:
     """The layer's address type for a destination or a source."""
     host = dest.host if isinstance(dest, Dest) else dest.ip
-    return Peer(dest.proto.upper(), host, dest.port)
+    return tuple.__new__(Peer, (dest.proto.upper(), host, dest.port))  # no NamedTuple __new__
 
 
 class TransactionShell:

@@ -37,15 +37,20 @@ class TxKey(NamedTuple):
         return f"{self.side}:{self.branch}:{self.sent_by}:{self.method}"
 
 
+def _key(side: str, branch: str, sent_by: str, method: str) -> TxKey:
+    """``TxKey(...)`` without NamedTuple's Python-level ``__new__`` (a key per message)."""
+    return tuple.__new__(TxKey, (side, branch, sent_by, method))
+
+
 def client_key(request: Request) -> TxKey:
     """Key of the client transaction created by sending ``request`` (branch must be set)."""
-    return TxKey("c", request.branch or "", "", request.method)
+    return _key("c", request.branch or "", "", request.method)
 
 
 def response_key(response: Response) -> TxKey:
     """Key of the client transaction a received response belongs to (§17.1.3)."""
     cseq = response.cseq
-    return TxKey("c", response.branch or "", "", cseq.method if cseq else "")
+    return _key("c", response.branch or "", "", cseq.method if cseq else "")
 
 
 def server_key(request: Message, method: str | None = None) -> TxKey:
@@ -70,8 +75,8 @@ def _server_key(request: Message, method: str) -> TxKey:
     via = request.via
     branch = via.branch if via is not None else None
     if branch and branch.startswith(MAGIC_COOKIE):
-        return TxKey("s", branch, via.sent_by.lower() if via else "", method)
-    return TxKey("s", "2543:" + _fallback_hash(request), "", method)
+        return _key("s", branch, via.sent_by.lower() if via else "", method)
+    return _key("s", "2543:" + _fallback_hash(request), "", method)
 
 
 def cancelled_key(cancel: Request) -> TxKey:
