@@ -47,6 +47,7 @@ CURL_ERRORS: dict[int, str] = {
 AUTH_BASIC, AUTH_DIGEST = 1, 2
 INF = float("inf")
 CACHE_MAX = 256  # distinct URLs / timeouts kept parsed
+VERSIONS = {aiohttp.HttpVersion11: "1.1", aiohttp.HttpVersion10: "1.0"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +92,13 @@ class Reply:
     body: bytes = b""
     curl_code: int = 0
     error: str | None = None
-    times: dict[str, int] = field(default_factory=dict)  # microseconds, libcurl names
+    marks: dict[str, float] | None = None  # perf_counter() marks, "start" and "end" included
     version: str = "1.1"
+
+    @property
+    def times(self) -> dict[str, int]:
+        """libcurl's timings in microseconds (``total``, ``connect``, ...; 0 when unknown)."""
+        return micro(self.marks or {})
 
     @property
     def text(self) -> str:
@@ -203,9 +209,9 @@ class Pool:
 
     async def fetch(self, q: Query) -> Reply:
         """Run ``q``; every failure becomes a ``Reply(ok=False)`` with a libcurl code."""
-        marks: dict[str, float] = {}
-        token = MARKS.set(marks)
         start = time.perf_counter()
+        marks = {"start": start}
+        token = MARKS.set(marks)
         try:
             reply = await self._fetch(q, marks, start)
         except TooLarge:
@@ -214,7 +220,8 @@ class Pool:
             reply = failure(_curl_code(exc), str(exc))
         finally:
             MARKS.reset(token)
-        reply.times = micro(marks, start, time.perf_counter())
+        marks["end"] = time.perf_counter()
+        reply.marks = marks
         return reply
 
     async def _fetch(self, q: Query, marks: dict[str, float], start: float) -> Reply:
@@ -227,7 +234,7 @@ class Pool:
             marks["starttransfer"] = time.perf_counter()
             if resp.history:
                 marks["redirect"] = marks["hop"]
-            body = await _read(resp, q.max_size, q.truncate)
+            body = await (_read(resp, q.max_size, q.truncate) if q.max_size else resp.read())
             version = resp.version
             return Reply(
                 ok=True,
@@ -235,7 +242,7 @@ class Pool:
                 reason=resp.reason or "",
                 headers=resp.headers,
                 body=body,
-                version=f"{version.major}.{version.minor}" if version else "1.1",
+                version=VERSIONS.get(version) or _version(version),
             )
 
     async def _send(self, q: Query, seconds: float, basic: bool) -> aiohttp.ClientResponse:
@@ -255,6 +262,10 @@ class Pool:
         )  # fmt: skip
 
 
+def _version(version: aiohttp.HttpVersion | None) -> str:
+    return f"{version.major}.{version.minor}" if version else "1.1"
+
+
 def _basic_first(q: Query) -> bool:
     return bool(q.username) and q.authmethod & (AUTH_BASIC | AUTH_DIGEST) == AUTH_BASIC
 
@@ -266,8 +277,6 @@ def _wants_basic(q: Query, resp: aiohttp.ClientResponse) -> bool:
 
 
 async def _read(resp: aiohttp.ClientResponse, max_size: int, truncate: bool) -> bytes:
-    if not max_size:
-        return await resp.read()
     data = bytearray()
     async for chunk in resp.content.iter_chunked(65536):
         data += chunk

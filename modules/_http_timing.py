@@ -11,8 +11,8 @@ reports are taken here instead, where the request passes anyway:
 * :class:`TimedConnector` marks ``hop`` when a connection is asked for (the start of each
   redirect hop) and ``connect``/``pretransfer`` when the connection is ready (new or reused).
 
-:func:`micro` turns the marks into libcurl's names in microseconds since the start; names
-never marked are 0.
+:func:`micro` turns the marks into libcurl's names in microseconds since the ``start`` mark
+(when a variable asks: ``Reply.times``); names never marked are 0.
 """
 
 from __future__ import annotations
@@ -63,8 +63,12 @@ class TimedConnector(aiohttp.TCPConnector):
         return conn
 
 
-def micro(marks: dict[str, float], start: float, end: float) -> dict[str, int]:
-    """libcurl's timings (µs since ``start``): ``total`` and :data:`NAMES` (0 if unmarked)."""
+def micro(marks: dict[str, float]) -> dict[str, int]:
+    """libcurl's timings (µs since the ``start`` mark): ``total`` (until the ``end`` mark) and
+    :data:`NAMES` (0 if unmarked)."""
+    start = marks.get("start")
+    if start is None:
+        return dict.fromkeys(("total", *NAMES), 0)
     times = {name: int((marks[name] - start) * 1e6) if name in marks else 0 for name in NAMES}
-    times["total"] = int((end - start) * 1e6)
+    times["total"] = int((marks.get("end", start) - start) * 1e6)
     return times
