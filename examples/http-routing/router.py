@@ -23,7 +23,7 @@ def mod_init():
 
 class kamailio:  # noqa: N801 - Kamailio's conventional name
     def child_init(self, rank):
-        self.router = KSR.kx.get_def("ROUTER_URL") or "http://127.0.0.1:8080"
+        self.route_url = (KSR.kx.get_def("ROUTER_URL") or "http://127.0.0.1:8080") + "/route"
         self.fail_code = int(KSR.kx.get_defn("ROUTER_FAIL_CODE") or 503)
         return 0
 
@@ -51,9 +51,11 @@ class kamailio:  # noqa: N801 - Kamailio's conventional name
         return 1
 
     def in_dialog(self):
-        KSR.rr.loose_route()  # $du from the Route set; else the R-URI (the callee's Contact)
-        if KSR.is_ACK() and KSR.tm.t_check_trans() == 0:
-            return  # ACK of a negative reply, handled by tm
+        # $du from the Route set, else the R-URI (the callee's Contact); as in Kamailio's
+        # default cfg, only an ACK without a Route set of ours asks tm whether it is the
+        # ACK of a negative reply (absorbed by tm)
+        if KSR.rr.loose_route() < 0 and KSR.is_ACK() and KSR.tm.t_check_trans() == 0:
+            return
         KSR.tm.t_relay()
 
     def ask_router(self):
@@ -61,7 +63,7 @@ class kamailio:  # noqa: N801 - Kamailio's conventional name
         query = {"ruri": KSR.pv.get("$ru"), "from": KSR.pv.get("$fu"), "callid": KSR.pv.get("$ci")}
         KSR.pv.sets("$http_req(body)", json.dumps(query))
         KSR.pv.sets("$http_req(hdr)", "Content-Type: application/json")
-        if KSR.http_async_client.query(self.router + "/route", "ksr_route_reply") < 0:
+        if KSR.http_async_client.query(self.route_url, "ksr_route_reply") < 0:
             KSR.tm.t_reply(500, "Routing Query Failed")
 
     def ksr_route_reply(self, msg, evname=None):
