@@ -47,7 +47,10 @@ CURL_ERRORS: dict[int, str] = {
 AUTH_BASIC, AUTH_DIGEST = 1, 2
 INF = float("inf")
 CACHE_MAX = 256  # distinct URLs / timeouts kept parsed
-VERSIONS = {aiohttp.HttpVersion11: "1.1", aiohttp.HttpVersion10: "1.0"}
+VERSIONS: dict[aiohttp.HttpVersion | None, str] = {
+    aiohttp.HttpVersion11: "1.1",
+    aiohttp.HttpVersion10: "1.0",
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,6 +61,9 @@ SUSPEND_MARGIN = 0.1  # seconds kept between a query's timeout and the transacti
 stats = {"requests": 0, "replies": 0, "errors": 0, "timeouts": 0}
 state: dict[str, Any] = {"pool": None, "tasks": set(), "suspended": 0, "tls": None, "tm": None}
 _ids = itertools.count(1)
+_pid = [os.getpid()]  # for $http_req_id, "<pid>-<counter>" (set again in forked workers)
+os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
+_split: dict[str, list[tuple[str, str]]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +140,7 @@ def build_query(url: str, req: dict[str, Any], limit: float | None) -> Query:
     return Query(
         url, req.get("method") or ("POST" if body else "GET"),
         body=body.encode() if body else None,
-        headers=[h for line in req["hdr"] for h in split_headers(line)],
+        headers=_headers(req["hdr"]),
         timeout=max(timeout, 0.001), username=req.get("username", ""),
         password=req.get("password", ""), authmethod=req.get("authmethod", cfg["authmethod"]),
         tls=_tls(req, cfg),
@@ -175,9 +178,22 @@ def _finished(task: asyncio.Task[None]) -> None:
 
 
 def _new_id(ctx: Ctx) -> str:
-    req_id = f"{os.getpid()}-{next(_ids)}"
+    req_id = f"{_pid[0]}-{next(_ids)}"
     ctx.extra["http_req_id"] = req_id
     return req_id
+
+
+def _headers(lines: list[str]) -> list[tuple[str, str]]:
+    """The ``$http_req(hdr)`` lines as (name, value) pairs (each distinct line split once)."""
+    out = []
+    for line in lines:
+        found = _split.get(line)
+        if found is None:
+            found = split_headers(line)
+            if len(_split) < 256:
+                _split[line] = found
+        out += found
+    return out
 
 
 def _event(ctx: Ctx, cbname: str, result: Result) -> None:
@@ -218,8 +234,9 @@ def query(ctx: Ctx, url: str, cbname: str) -> int:
         return -1
     req = ctx.extra.get("http_req") or {}
     api = _tm_api(ctx)
-    if req.get("suspend", 1) and api is not None and _has_transaction(ctx, api):
-        return _suspended(ctx, api, url, cbname)
+    cell = _cell(ctx, api) if req.get("suspend", 1) else None
+    if cell is not None:
+        return _suspended(ctx, api, cell, url, cbname)  # type: ignore[arg-type]
     return _detached(ctx, url, cbname, None)
 
 
@@ -235,19 +252,22 @@ def send_xdata(ctx: Ctx, url: str, cbname: str, xdata: str) -> int:
     return _detached(ctx, url, cbname, xdata)
 
 
-def _has_transaction(ctx: Ctx, api: dict[str, Any]) -> bool:
-    return not ctx.faked and "cell" in api and api["cell"](ctx) is not None
+def _cell(ctx: Ctx, api: dict[str, Any] | None) -> Any:
+    """The request's transaction (tm's cell), None without one or without tm."""
+    if api is None or ctx.faked or "cell" not in api:
+        return None
+    return api["cell"](ctx)
 
 
-def _timer_limit(ctx: Ctx, api: dict[str, Any]) -> float | None:
+def _timer_limit(cell: Any) -> float | None:
     """Seconds a query may take so that it ends before the transaction timer (blind branch)."""
-    fr = getattr(api["cell"](ctx), "fr", None)
+    fr = getattr(cell, "fr", None)
     return None if fr is None else max(float(fr) - SUSPEND_MARGIN, 0.001)
 
 
-def _suspended(ctx: Ctx, api: dict[str, Any], url: str, cbname: str) -> int:
+def _suspended(ctx: Ctx, api: dict[str, Any], cell: Any, url: str, cbname: str) -> int:
     """Suspend through tm, send, resume ``cbname`` with the result; 0, or -1 if refused."""
-    q = build_query(url, pvs.take_settings(ctx), _timer_limit(ctx, api))
+    q = build_query(url, pvs.take_settings(ctx), _timer_limit(cell))
     ids = api["suspend"](ctx)
     if ids is None:
         log.error("http_async_client: tm refused to suspend the transaction")
