@@ -95,3 +95,18 @@ def test_document_survives_in_xavp(ksr: tuple[Any, Ctx]) -> None:
     k.rtjson.push_routes()
     ctx.extra.clear()  # a resumed or failure route: only the xavp travels
     assert k.rtjson.next_route() == 1 and ctx.branches[-1].uri == "sip:c@10.0.0.3"
+
+
+def test_documents_of_interleaved_calls(ksr: tuple[Any, Ctx]) -> None:
+    """The kept document is the last one parsed: a call whose document was replaced in the
+    cache by another call's (or a stored xavp edited) still gets its own."""
+    k, ctx = ksr
+    k.rtjson.init_routes(json.dumps(SERIAL))
+    mine = ctx.xavps["rtjson"]
+    assert k.rtjson.init_routes(json.dumps(PARALLEL)) == 1  # another call's document
+    ctx.xavps["rtjson"] = mine
+    assert k.rtjson.push_routes() == 1 and not ctx.branches  # serial: branch 0 only
+    assert k.rtjson.next_route() == 1 and ctx.branches[-1].uri == "sip:c@10.0.0.3"
+    assert k.rtjson.init_routes("{") == -1  # a broken document after a good one
+    ctx.xavps["rtjson"][0]["json"] = ["{"]
+    assert k.rtjson.next_route() == -1
