@@ -532,30 +532,34 @@ def make_response(
 
 
 def _with_top_via(copied: str, value: str) -> str:
-    """``copied`` with its first Via value replaced by ``value`` (the line is split into its
-    values when it holds several)."""
-    found = _VIA_LINE_RE.search(copied)
+    """``copied`` with its first Via value replaced by ``value`` (the line's other values
+    stay on it, after ``value``)."""
+    found = _first_line(copied, _VIA_LINE_RE)
     if found is None:
         return copied
-    start = found.start()
-    end = copied.find("\r\n", found.end())
-    while end != -1 and copied[end + 2 : end + 3] in (" ", "\t"):
-        end = copied.find("\r\n", end + 2)
-    end = len(copied) if end == -1 else end
-    rest = split_commas(FOLD_RE.sub(" ", copied[found.end() : end]))[1:]
+    start, colon, end = found
+    rest = split_commas(FOLD_RE.sub(" ", copied[colon:end]))[1:]
     line = ", ".join([value, *rest])
     return f"{copied[:start]}\r\nVia: {line}{copied[end:]}"
 
 
 def _tagged_to(copied: str, to_tag: str) -> str:
     """``copied`` with ``;tag=`` added to its To line (unfolded first)."""
-    found = _TO_LINE_RE.search(copied)
+    found = _first_line(copied, _TO_LINE_RE)
     if found is None:
         return copied
-    start = found.start()
+    start, _, end = found
+    line = FOLD_RE.sub(" ", copied[start + 2 : end]).rstrip()
+    return f"{copied[:start]}\r\n{line};tag={to_tag}{copied[end:]}"
+
+
+def _first_line(copied: str, name_re: re.Pattern[str]) -> tuple[int, int, int] | None:
+    """(start, end of "Name:", end) of the first line that ``name_re`` finds in ``copied``,
+    its folded continuation lines included; None when there is none."""
+    found = name_re.search(copied)
+    if found is None:
+        return None
     end = copied.find("\r\n", found.end())
     while end != -1 and copied[end + 2 : end + 3] in (" ", "\t"):
         end = copied.find("\r\n", end + 2)
-    end = len(copied) if end == -1 else end
-    line = FOLD_RE.sub(" ", copied[start + 2 : end]).rstrip()
-    return f"{copied[:start]}\r\n{line};tag={to_tag}{copied[end:]}"
+    return found.start(), found.end(), len(copied) if end == -1 else end
