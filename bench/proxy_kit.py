@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.e2e.proc import Siprouter  # noqa: E402
 
-CFG = """#!KAMAILIO
+_HEAD = """#!KAMAILIO
 debug=1
 log_stderror=yes
 children=1
@@ -27,11 +27,16 @@ loadmodule "tm.so"
 loadmodule "tmx.so"
 loadmodule "rr.so"
 loadmodule "pv.so"
-loadmodule "kemix.so"
+"""
+
+CFG = (
+    _HEAD
+    + """loadmodule "kemix.so"
 loadmodule "app_python3.so"
 modparam("app_python3", "load", "SCRIPT")
 cfgengine "python"
 """
+)
 
 SCRIPT = '''"""bench: OPTIONS to the proxy get 200; calls are relayed statefully to NEXT_HOP with
 Record-Route; in-dialog requests follow their Route set."""
@@ -83,18 +88,9 @@ class Bench:
 
 #: the same routing in Kamailio's native cfg language (``--proxy kamailio-native``): what
 #: Kamailio costs without app_python3, for comparison with figures measured that way
-NATIVE_CFG = """#!KAMAILIO
-debug=1
-log_stderror=yes
-children=1
-listen=udp:127.0.0.1:SIP_PORT
-listen=tcp:127.0.0.1:SIP_PORT
-loadmodule "sl.so"
-loadmodule "tm.so"
-loadmodule "tmx.so"
-loadmodule "rr.so"
-loadmodule "pv.so"
-
+NATIVE_CFG = (
+    _HEAD
+    + """
 request_route {
     if (method == "OPTIONS") {
         sl_send_reply("200", "Keepalive");
@@ -123,6 +119,7 @@ request_route {
     exit;
 }
 """
+)
 
 
 class Running:
