@@ -10,7 +10,8 @@ an SQLite file behind the memory cache; its write-back is flushed at the end and
 ``sqlite-auth`` (the same, plus ``auth_check`` against the subscriber table: the REGISTER
 is answered 401, the driver computes the digest response from the challenge's nonce and
 sends the authorized REGISTER, answered 200: two transactions per registration), and
-``memory-auth``. Registrations come in pairs per user, as sipp's two rounds do: the first
+``memory-auth``; ``floor`` answers the same REGISTERs with ``sl_send_reply(200)`` instead of
+``save()`` (no registrar: the core's part of a registration). Registrations come in pairs per user, as sipp's two rounds do: the first
 inserts the contact, the second refreshes it under a new Call-ID. Prints µs of CPU per
 registration; ``--valgrind`` re-runs itself under callgrind for N and 3N registrations and
 prints instructions per registration (the difference over 2N: start-up cancelled out, and
@@ -46,7 +47,9 @@ from app.transport import Transports  # noqa: E402
 from bench import register  # noqa: E402
 from tests.e2e.proc import free_port  # noqa: E402
 
-CASES = ("memory", "sqlite", "sqlite-auth", "memory-auth")
+CASES = ("memory", "sqlite", "sqlite-auth", "memory-auth", "floor")
+SAVE = 'KSR.registrar.save("location", 0)'
+
 PORT, UAC_PORT = free_port(), 25998  # only PORT is bound
 UAC = Source("udp", "127.0.0.1", UAC_PORT, "127.0.0.1", PORT)
 WARM_UP = 300  # registrations before measuring (caches, pooled greenlets, first inserts)
@@ -123,7 +126,10 @@ async def measure(case: str, n: int, profile: bool) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="siprouter-inproc-reg-"))
     users = (WARM_UP + n) // 2 + 2
     db, _ = register.prepare(folder, case, "siprouter", users)
-    cfg = register.configure(folder, case, PORT, db)
+    cfg = register.configure(folder, "memory" if case == "floor" else case, PORT, db)
+    if case == "floor":  # the same REGISTER answered 200 by sl: the core's part
+        script = folder / "script.py"
+        script.write_text(script.read_text().replace(SAVE, 'KSR.sl.sl_send_reply(200, "OK")'))
     config, modules, listens = load(cli_parser().parse_args(["-f", str(cfg)]))
     Transports.send = _capture  # type: ignore[method-assign]
     server = Server(config, modules, listens, 1)  # type: ignore[arg-type]

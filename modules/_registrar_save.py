@@ -69,21 +69,21 @@ def method_mask(methods: str) -> int:
 
 def contact_expires(na: NameAddr, header: int | None, cfg: Any, no_range: bool) -> int:
     """The lifetime granted to a contact (seconds; 0 = remove)."""
-    raw = na.param("expires")
+    raw = na.param("expires") if na.params else None
     value = int(raw) if raw is not None and raw.isdigit() else header
     if value is None:
         value = int(cfg["default_expires"])
     if value == 0:
         return 0
-    if value < int(cfg["min_expires"]):
+    least = int(cfg["min_expires"])
+    if value < least:
         if int(cfg["min_expires_mode"]) == 1 and not no_range:
             err = Refused(423, "Interval Too Brief", "Interval too brief")
-            err.headers.append(("Min-Expires", str(cfg["min_expires"])))
+            err.headers.append(("Min-Expires", str(least)))
             raise err
-        value = int(cfg["min_expires"])
-    if int(cfg["max_expires"]) and value > int(cfg["max_expires"]):
-        value = int(cfg["max_expires"])
-    return value
+        value = least
+    most = int(cfg["max_expires"])
+    return most if most and value > most else value
 
 
 def uri_text(na: NameAddr) -> str:
@@ -109,18 +109,21 @@ def _match(
             if c.instance == instance and c.reg_id == reg_id:
                 return c
     uri = uri_text(na)
-    for c in existing:
-        same = {0: c.contact == uri, 1: c.contact == uri and c.callid == callid,
-                2: c.contact == uri and c.path == path, 3: c.callid == callid}.get(mode, False)  # fmt: skip
-        if same:
-            return c
+    if mode == 0:
+        return next((c for c in existing if c.contact == uri), None)
+    if mode == 1:
+        return next((c for c in existing if c.contact == uri and c.callid == callid), None)
+    if mode == 2:
+        return next((c for c in existing if c.contact == uri and c.path == path), None)
+    if mode == 3:
+        return next((c for c in existing if c.callid == callid), None)
     return None
 
 
 @dataclass(slots=True)
 class Request_:
-    """The parts of a REGISTER that save() uses, read once by the registrar module (the
-    plan runs in the store's call, maybe on another thread: it parses nothing)."""
+    """The parts of a REGISTER that save() uses, read once (:meth:`read`) by the registrar
+    module: the plan runs in the store's call, maybe on another thread, and parses nothing."""
 
     req: Request
     aor: str
@@ -142,20 +145,20 @@ class Request_:
     user_agent: str = ""
     methods: int = ALL_METHODS  # the Allow header's (all when absent)
 
-
-def read_request(req: Request, **values: Any) -> Request_:
-    """:class:`Request_` for ``req``: Contact (each header once), Call-ID, CSeq, Expires,
-    User-Agent and Allow read here; ``values`` are the module's (aor, now, cfg, ...)."""
-    found = req.get_all("contact")
-    star = found == ["*"]
-    cseq = req.cseq
-    allow = req.get("allow")
-    return Request_(
-        req, star=star, contacts=[] if star else [a for v in found for a in parse_name_addrs(v)],
-        callid=req.call_id or "", cseq=cseq.seq if cseq else 0, expires=req.expires,
-        user_agent=req.get("user-agent") or "", methods=method_mask(allow) if allow else ALL_METHODS,
-        **values,
-    )  # fmt: skip
+    def read(self) -> None:
+        """Read Contact (each header once), Call-ID, CSeq, Expires, User-Agent and Allow."""
+        req = self.req
+        found = req.get_all("contact")
+        self.star = star = found == ["*"]
+        if not star:
+            self.contacts = [a for v in found for a in parse_name_addrs(v)]
+        cseq = req.cseq
+        self.callid, self.cseq = req.call_id or "", cseq.seq if cseq else 0
+        self.expires = req.expires
+        self.user_agent = req.get("user-agent") or ""
+        allow = req.get("allow")
+        if allow:
+            self.methods = method_mask(allow)
 
 
 def plan(r: Request_, existing: list[Contact]) -> Plan:

@@ -75,6 +75,7 @@ class _Usrloc:
 
     def __init__(self) -> None:
         self._module: Any = None
+        self._api: dict[str, Any] | None = None
 
     def _get(self) -> Any:
         if self._module is None:
@@ -82,7 +83,10 @@ class _Usrloc:
         return self._module
 
     def __getitem__(self, name: str) -> Any:
-        return self._get().api[name]
+        api = self._api
+        if api is None:
+            api = self._api = self._get().api
+        return api[name]
 
     @property
     def cfg(self) -> dict[str, Any]:
@@ -156,12 +160,13 @@ def _register(ctx: Ctx, req: Request, uri: str | None, flags: int) -> rs.Request
     path = _path(req) if cfg["use_path"] else ""
     src = ctx.source
     ulcfg = _ul.cfg
-    return rs.read_request(
-        req, aor=aor_of(target), now=time.time(), cfg=cfg, flags=flags,
-        received=_received(ctx, path), path=path, socket=f"{src.proto}:{src.local_ip}:{src.local_port}",
-        cflags=ctx.bflags.get(0, 0), ruid=_ul["new_ruid"],
-        matching_mode=int(ulcfg["matching_mode"]), cseq_delay=int(ulcfg["cseq_delay"]),
+    r = rs.Request_(
+        req, aor_of(target), time.time(), cfg, flags, _received(ctx, path, cfg), path,
+        f"{src.proto}:{src.local_ip}:{src.local_port}", ctx.bflags.get(0, 0), _ul["new_ruid"],
+        int(ulcfg["matching_mode"]), int(ulcfg["cseq_delay"]),
     )  # fmt: skip
+    r.read()
+    return r
 
 
 def _path(req: Request) -> str:
@@ -176,13 +181,14 @@ def _path(req: Request) -> str:
     return path
 
 
-def _received(ctx: Ctx, path: str) -> str:
-    if path and module.cfg["path_use_received"]:
+def _received(ctx: Ctx, path: str, cfg: Any) -> str:
+    if path and cfg["path_use_received"]:
         first = parse_name_addr(path.split(",")[0].strip())
         recv = first.uri.param("received")
         if recv:
             return unescape(recv)
-    name = _avp_name(str(module.cfg["received_avp"]))
+    avp = cfg["received_avp"]
+    name = _avp_name(str(avp)) if avp else ""
     stack = ctx.avps.get(name) if name else None
     return str(stack[0]) if stack else ""
 
