@@ -46,6 +46,7 @@ from .section import (
     P_CSEQ,
     P_FROM,
     P_TO,
+    PLAIN_NAMES,
     SECTION_END,
     SLOW,
     HeaderSection,
@@ -494,6 +495,7 @@ _COPY_RE = re.compile(
 )
 _TO_LINE_RE = re.compile(r"\r\n[Tt][Oo]?+[ \t]*+:")
 _VIA_LINE_RE = re.compile(r"\r\n[Vv](?:[Ii][Aa])?+[ \t]*+:")
+_VIA_GROUP, _TO_GROUP = PLAIN_NAMES.index("via") + 1, PLAIN_NAMES.index("to") + 1
 
 
 def make_response(
@@ -512,11 +514,12 @@ def make_response(
     choice (pass it in ``headers``). Content-Length is always set (last). ``top_via``
     replaces the first Via value (``received``/``rport`` filled in, §18.2.1)."""
     copied = "".join(_COPY_RE.findall(request._hdr))
+    plain = request._plain  # the parser's match, when the request's section is plain
     if to_tag and status > 100 and request.to_tag is None:
-        copied = _tagged_to(copied, to_tag)
+        copied = _tagged_to(copied, to_tag, _plain_line(request, plain, _TO_GROUP))
     if top_via is not None:
         _check_header("Via", top_via)
-        copied = _with_top_via(copied, top_via)
+        copied = _with_top_via(copied, top_via, _plain_line(request, plain, _VIA_GROUP))
     extra = []
     for name, value in headers or ():
         _check_header(name, value)
@@ -531,9 +534,21 @@ def make_response(
     return resp
 
 
-def _with_top_via(copied: str, value: str) -> str:
+def _plain_line(request: Request, plain: Any, group: int) -> str | None:
+    """The first line (CRLF, name, colon, value) of the header in :data:`PLAIN_RE`'s
+    ``group`` when ``plain`` is the request's match, as written: ``copied`` holds it too."""
+    if not plain or plain.start(group) < 0:
+        return None
+    hdr = request._hdr
+    return hdr[hdr.rfind("\r\n", 0, plain.start(group)) : plain.end(group)]
+
+
+def _with_top_via(copied: str, value: str, line: str | None = None) -> str:
     """``copied`` with its first Via value replaced by ``value`` (the line's other values
-    stay on it, after ``value``)."""
+    stay on it, after ``value``); ``line`` is that line when known (:func:`_plain_line`)."""
+    at = -1 if line is None or "," in line else copied.find(line)
+    if line is not None and at >= 0:  # one value on the line: the whole line is replaced
+        return f"{copied[:at]}\r\nVia: {value}{copied[at + len(line) :]}"
     found = _first_line(copied, _VIA_LINE_RE)
     if found is None:
         return copied
@@ -543,8 +558,12 @@ def _with_top_via(copied: str, value: str) -> str:
     return f"{copied[:start]}\r\nVia: {line}{copied[end:]}"
 
 
-def _tagged_to(copied: str, to_tag: str) -> str:
-    """``copied`` with ``;tag=`` added to its To line (unfolded first)."""
+def _tagged_to(copied: str, to_tag: str, line: str | None = None) -> str:
+    """``copied`` with ``;tag=`` added to its To line (unfolded first); ``line`` is that
+    line when known (:func:`_plain_line`)."""
+    at = -1 if line is None else copied.find(line)
+    if line is not None and at >= 0:
+        return f"{copied[:at]}{line.rstrip()};tag={to_tag}{copied[at + len(line) :]}"
     found = _first_line(copied, _TO_LINE_RE)
     if found is None:
         return copied

@@ -393,3 +393,39 @@ def test_make_response_top_via_is_what_add_received_makes(vias: str) -> None:
     assert [str(v) for v in fast.vias] == [str(v) for v in slow.vias]
     assert len(fast.vias) == len(req.vias)
     assert fast.to_tag == "t" and fast.call_id == "c"
+
+
+def test_make_response_lines_found_by_the_plain_match_are_the_searched_ones() -> None:
+    """make_response edits the To line and the top Via line found through the parser's
+    match of a plain section; the same request with that match hidden (the search by
+    regular expression) gives the same bytes, over the RFC 4475/5118 corpus and sipp-style
+    requests."""
+    from .test_properties import CORPUS
+
+    sipp = (
+        b"INVITE sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1;rport\r\n"
+        b"Via: SIP/2.0/UDP 10.0.0.2;branch=z9hG4bK2\r\nFrom: <sip:a@h>;tag=1\r\nTo:  b <sip:b@h> \r\n"
+        b"Call-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+    )
+    seen = 0
+    for data in [*CORPUS, sipp]:
+        try:
+            req = parse(data)
+        except (RemoteProtocolError, ValueError):
+            continue
+        if not isinstance(req, Request) or not req._plain:
+            continue
+        _ = req.call_id  # the core fields, read from the match, shared with the copy
+        hidden = req.copy()
+        hidden._plain = False
+        via = "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKq;received=192.0.2.2"
+        for kwargs in ({"to_tag": "t1"}, {"to_tag": "t1", "top_via": via}, {"top_via": via}):
+            got = []
+            for msg in (req, hidden):
+                try:
+                    got.append(bytes(make_response(msg, 180, **kwargs)))  # type: ignore[arg-type]
+                except RemoteProtocolError as exc:  # a broken To: the same error both ways
+                    got.append(str(exc).encode())
+            assert got[0] == got[1], data[:60]
+        seen += 1
+    assert seen > 20
