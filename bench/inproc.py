@@ -199,10 +199,17 @@ def _step(driver: Driver, kind: str) -> Callable[[int], None]:
 
 def instructions(kind: str, n: int) -> float:
     """Instructions per operation under callgrind: (count(3n) - count(n)) / 2n."""
+    return callgrind_per_op(__file__, [kind], n)
+
+
+def callgrind_per_op(script: str, args: list[str], n: int) -> float:
+    """``python script *args --n N`` under callgrind for N = n and 3n: the instructions of
+    one operation, (count(3n) - count(n)) / 2n (start-up and warm-up cancel out). The
+    bench/inproc*.py scripts share it."""
     counts = []
     for size in (n, 3 * n):
         cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-               sys.executable, __file__, kind, "--n", str(size)]  # fmt: skip
+               sys.executable, script, *args, "--n", str(size)]  # fmt: skip
         env = {**os.environ, "PYTHONHASHSEED": "0"}  # the same dict layouts in both runs
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, env=env)
         found = re.search(r"Collected : (\d+)", out.stderr)

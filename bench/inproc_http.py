@@ -26,8 +26,6 @@ import argparse
 import asyncio
 import cProfile
 import pstats
-import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -212,16 +210,9 @@ def split(costs: dict[str, int], n: int) -> dict[str, float]:
 
 def instructions(n: int) -> float:
     """Instructions per call under callgrind: (count(3n) - count(n)) / 2n."""
-    counts = []
-    for size in (n, 3 * n):
-        cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-               sys.executable, __file__, "--n", str(size)]  # fmt: skip
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
-        found = re.search(r"Collected : (\d+)", out.stderr)
-        if found is None:
-            raise SystemExit(f"valgrind failed:\n{out.stderr[-2000:]}")
-        counts.append(int(found.group(1)))
-    return (counts[1] - counts[0]) / (2 * n)
+    from bench.inproc import callgrind_per_op
+
+    return callgrind_per_op(__file__, [], n)
 
 
 def main() -> None:

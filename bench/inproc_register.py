@@ -28,7 +28,6 @@ import cProfile
 import hashlib
 import pstats
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -175,16 +174,9 @@ async def _flush() -> None:
 
 def instructions(case: str, n: int) -> float:
     """Instructions per registration under callgrind: (count(3n) - count(n)) / 2n."""
-    counts = []
-    for size in (n, 3 * n):
-        cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-               sys.executable, __file__, case, "--n", str(size)]  # fmt: skip
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
-        found = re.search(r"Collected : (\d+)", out.stderr)
-        if found is None:
-            raise SystemExit(f"valgrind failed:\n{out.stderr[-2000:]}")
-        counts.append(int(found.group(1)))
-    return (counts[1] - counts[0]) / (2 * n)
+    from bench.inproc import callgrind_per_op
+
+    return callgrind_per_op(__file__, [case], n)
 
 
 def _runner() -> Callable[..., Any]:
