@@ -169,6 +169,9 @@ def plan(r: Request_, existing: list[Contact]) -> Plan:
         return Plan(delete=[c.ruid for c in existing], rc=3)
     if not r.contacts:
         return Plan(rc=4)
+    limit = int(r.cfg["contact_max_size"])
+    if any(len(uri_text(na)) > limit for na in r.contacts):  # Kamailio's check_contacts()
+        raise Refused(400, "Bad Request", "Contact/received too long")
     p = Plan(rc=0)
     for na in r.contacts:
         _one(r, na, existing, p)

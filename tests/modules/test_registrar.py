@@ -74,6 +74,22 @@ async def test_cseq_rules_and_max_contacts(ua: UA) -> None:
     assert contacts_of(r) == ["<sip:bob@10.0.0.9>;expires=3600"]
 
 
+async def test_contact_longer_than_contact_max_size_is_refused(ua: UA) -> None:
+    """registrar's contact_max_size (512 by default): a longer Contact URI gets 400, as
+    Kamailio's check_contacts() answers, and nothing is stored; 512 exactly is accepted."""
+    fits = "sip:bob@10.0.0.1;x=" + "a" * (512 - len("sip:bob@10.0.0.1;x="))
+    r = await ua.register(f"<{fits}>")
+    assert (r.status, r.get("x-save-rc")) == (200, "1")
+    r = await ua.register(f"<{fits}a>", call_id="long")
+    assert (r.status, r.get("p-registrar-error"), r.get("x-save-rc")) == (
+        400,
+        "Contact/received too long",
+        "-1",
+    )
+    r = await ua.register()
+    assert contacts_of(r) == [f"<{fits}>;expires=3600"]
+
+
 async def test_unregister_fetch_and_ulc(ua: UA) -> None:
     await ua.register("<sip:bob@10.0.0.1>;q=0.1, <sip:bob@10.0.0.2>;q=0.7")
     r = await ua.send("SUBSCRIBE", "sip:bob@example.com", call_id="s1")
