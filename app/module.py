@@ -170,10 +170,12 @@ class Module:
         init=False,
     )
     _values: dict[str, Any] = field(default_factory=dict, repr=False, init=False)
+    _view: Mapping[str, Any] = field(default_factory=dict, repr=False, init=False)
 
     def __post_init__(self) -> None:
         self.kemi_name = self.kemi_name or self.name
         self.requires = tuple(self.requires)
+        self._view = MappingProxyType(self._values)  # a live read-only view: made once
 
     # -- parameters -------------------------------------------------------------------
     def param(
@@ -224,7 +226,7 @@ class Module:
     @property
     def cfg(self) -> Mapping[str, Any]:
         """Current parameter values (read-only view)."""
-        return MappingProxyType(self._values)
+        return self._view
 
     # -- exports ----------------------------------------------------------------------
     def function(
