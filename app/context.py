@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextvars
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sip import Message, Request, Response
 
@@ -23,9 +23,10 @@ if TYPE_CHECKING:
     from app.engine import Engine
 
 
-@dataclass(frozen=True, slots=True)
-class Source:
-    """Where a message was received: transport, peer address, local socket, connection."""
+class Source(NamedTuple):
+    """Where a message was received: transport, peer address, local socket, connection
+    (a named tuple: one is made per datagram, and a frozen dataclass's ``__init__`` costs
+    a call per field)."""
 
     proto: str  # "udp" | "tcp"
     ip: str

@@ -13,7 +13,6 @@ URI's address). Flags: ``setxflag``/``resetxflag``/``isxflagset`` (0..63). Files
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from typing import Any
 
@@ -106,7 +105,7 @@ def set_recv_socket(ctx: Any, text: str) -> int:
     sock = _local_socket(ctx, text)
     if sock is None:
         return -1
-    ctx.source = dataclasses.replace(ctx.source, proto=sock[0], local_ip=sock[1],
+    ctx.source = ctx.source._replace(proto=sock[0], local_ip=sock[1],
                                      local_port=sock[2])  # fmt: skip
     return 1
 
@@ -123,7 +122,7 @@ def set_source_address(ctx: Any, text: str) -> int:
     sock = _socket(text if text.count(":") >= 2 else "udp:" + text)
     if sock is None:
         return -1
-    ctx.source = dataclasses.replace(ctx.source, ip=sock[1], port=sock[2])
+    ctx.source = ctx.source._replace(ip=sock[1], port=sock[2])
     return 1
 
 
