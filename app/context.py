@@ -41,9 +41,9 @@ class Source(NamedTuple):
         return ":" in self.ip
 
 
-@dataclass(frozen=True, slots=True)
-class Dest:
-    """Where to send: transport, host (IP or name), port, and a connection to prefer."""
+class Dest(NamedTuple):
+    """Where to send: transport, host (IP or name), port, and a connection to prefer (a
+    named tuple, as :class:`Source`)."""
 
     proto: str
     host: str
