@@ -43,6 +43,7 @@ from app.context import Dest, Source  # noqa: E402
 from app.server import Server, tune_gc  # noqa: E402
 from app.stateful_async import Suspensions  # noqa: E402
 from app.transport import Transports  # noqa: E402
+from bench.inproc import SENT, answer, take  # noqa: E402 - the callee writes as sipp does
 from sip import Response, parse  # noqa: E402
 from tests.e2e.http_kit import EXAMPLE, start_service  # noqa: E402
 from tests.e2e.proc import free_port  # noqa: E402
@@ -51,7 +52,6 @@ PORT, UAS_PORT, UAC_PORT = free_port(), 25070, 25999  # only PORT is bound
 UAC = Source("udp", "127.0.0.1", UAC_PORT, "127.0.0.1", PORT)
 UAS = Source("udp", "127.0.0.1", UAS_PORT, "127.0.0.1", PORT)
 WARM_UP = 100
-SENT: list[tuple[bytes, Dest]] = []
 RELAYED: dict[str, asyncio.Future[None] | None] = {"invite": None}
 COSTS: dict[str, int] = {}
 
@@ -88,25 +88,6 @@ def request(method: str, i: int, uri: str, extra: str = "", cseq: int = 1,
         f"CSeq: {cseq} {method}\r\n{extra}Contact: <sip:sipp@127.0.0.1:{UAC_PORT}>\r\n"
         f"Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
     ).encode()
-
-
-def answer(req: bytes, status: int, reason: str, to_tag: str = "", extra: str = "") -> bytes:
-    """The callee's reply to a request the proxy sent it."""
-    msg = parse(req)
-    lines = []
-    for name in ("Via", "Record-Route", "From", "To", "Call-ID", "CSeq"):
-        for value in msg.get_all(name):
-            if name == "To" and to_tag and ";tag=" not in value:
-                value += f";tag={to_tag}"
-            lines.append(f"{name}: {value}\r\n")
-    return f"SIP/2.0 {status} {reason}\r\n{''.join(lines)}{extra}Content-Length: 0\r\n\r\n".encode()
-
-
-def take(start: bytes) -> bytes:
-    """The captured message starting with ``start`` (the others are dropped)."""
-    found = next(data for data, _ in SENT if data.startswith(start))
-    SENT.clear()
-    return found
 
 
 class Driver:
