@@ -170,7 +170,7 @@ class Module:
         init=False,
     )
     _values: dict[str, Any] = field(default_factory=dict, repr=False, init=False)
-    _view: Mapping[str, Any] = field(default_factory=dict, repr=False, init=False)
+    _view: Mapping[str, Any] = field(repr=False, init=False)  # set by __post_init__
 
     def __post_init__(self) -> None:
         self.kemi_name = self.kemi_name or self.name

@@ -121,7 +121,7 @@ class Message(HeaderSection):
     # which are exact.
     def _core_fields(self) -> tuple[Any, ...]:
         """(branch, From tag, To tag, Call-ID, CSeq, Max-Forwards), each a value, None when
-        the header is absent, or ``_SLOW``; computed once per text of the header section."""
+        the header is absent, or ``SLOW``; computed once per text of the header section."""
         m = self._plain or self._match_plain()
         if m is None:
             self._core = core = _ALL_SLOW
@@ -134,12 +134,12 @@ class Message(HeaderSection):
     @property
     def call_id(self) -> str | None:
         value = (self._core or self._core_fields())[3]
-        return self._get(P_CALL_ID) if value is _SLOW else value
+        return self._get(P_CALL_ID) if value is SLOW else value
 
     @property
     def cseq(self) -> CSeq | None:
         value = (self._core or self._core_fields())[4]
-        if value is not _SLOW:
+        if value is not SLOW:
             return value  # type: ignore[no-any-return]
         return self._view("cseq", "cseq", parse_cseq)  # type: ignore[no-any-return]
 
@@ -155,7 +155,7 @@ class Message(HeaderSection):
     def from_tag(self) -> str | None:
         """The From tag (found in one pass; the full view is :attr:`from_`)."""
         value = (self._core or self._core_fields())[1]
-        if value is not _SLOW:
+        if value is not SLOW:
             return value  # type: ignore[no-any-return]
         view = self.from_
         return None if view is None else view.tag
@@ -164,7 +164,7 @@ class Message(HeaderSection):
     def to_tag(self) -> str | None:
         """The To tag (found in one pass; the full view is :attr:`to`)."""
         value = (self._core or self._core_fields())[2]
-        if value is not _SLOW:
+        if value is not SLOW:
             return value  # type: ignore[no-any-return]
         view = self.to
         return None if view is None else view.tag
@@ -173,7 +173,7 @@ class Message(HeaderSection):
     def branch(self) -> str | None:
         """The top Via's branch (found in one pass; the full view is :attr:`via`)."""
         value = (self._core or self._core_fields())[0]
-        if value is not _SLOW:
+        if value is not SLOW:
             return value  # type: ignore[no-any-return]
         via = self.via
         return None if via is None else via.branch
@@ -214,7 +214,7 @@ class Message(HeaderSection):
     @property
     def max_forwards(self) -> int | None:
         value = (self._core or self._core_fields())[5]
-        if value is not _SLOW:
+        if value is not SLOW:
             return value  # type: ignore[no-any-return]
         return self._view("mf", "max-forwards", parse_uint)  # type: ignore[no-any-return]
 
@@ -425,8 +425,7 @@ class Response(Message):
 
 
 _UNIQUE = (P_CALL_ID, P_CSEQ, P_FROM, P_TO)
-_SLOW = SLOW  # a core field to find the long way (see Message._core_fields)
-_ALL_SLOW = (_SLOW,) * 6
+_ALL_SLOW = (SLOW,) * 6  # every core field to find the long way (see Message._core_fields)
 
 
 def _branch(via: str | None) -> Any:
@@ -435,12 +434,12 @@ def _branch(via: str | None) -> Any:
         return None
     if "," in via:  # several values on the line (as sipp's [last_Via:] writes them)
         if '"' in via:
-            return _SLOW
+            return SLOW
         via = via[: via.find(",")]
     _, found, rest = via.partition(";branch=")  # partition: no argument tuple to parse
     if not found:
-        return None if ";" not in via else _SLOW
-    return rest.partition(";")[0].strip() or _SLOW
+        return None if ";" not in via else SLOW
+    return rest.partition(";")[0].strip() or SLOW
 
 
 def _tag(value: str | None) -> Any:
@@ -449,8 +448,8 @@ def _tag(value: str | None) -> Any:
         return None
     _, found, rest = value.rpartition(">")[2].partition(";tag=")  # after the last ">"
     if not found:
-        return None if ";" not in value else _SLOW
-    return rest.partition(";")[0].strip() or _SLOW
+        return None if ";" not in value else SLOW
+    return rest.partition(";")[0].strip() or SLOW
 
 
 def _cseq(value: str | None) -> Any:
@@ -459,13 +458,13 @@ def _cseq(value: str | None) -> Any:
     num, _, method = value.partition(" ")
     if method in METHODS and len(num) < 10 and num.isdigit() and num.isascii():
         return tuple.__new__(CSeq, (int(num), method))
-    return _SLOW
+    return SLOW
 
 
 def _mf(value: str | None) -> Any:
     if value is None:
         return None
-    return int(value) if len(value) < 10 and value.isdigit() and value.isascii() else _SLOW
+    return int(value) if len(value) < 10 and value.isdigit() and value.isascii() else SLOW
 
 
 def _top_via(value: str) -> Via:
