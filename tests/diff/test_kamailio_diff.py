@@ -121,7 +121,7 @@ def test_call_flow(tmp_path: Path, name: str) -> None:
 
 
 def test_lost_packets_every_call_completes(tmp_path: Path) -> None:
-    lossy = ["-lost", "10"]
+    lossy = ["-lost", "10", "-trace_err"]  # sipp says why a call failed in *_errors.log
 
     def flow(server: Server, folder: Path) -> list[int]:
         return call_flow(

@@ -79,7 +79,7 @@ def test_lost_packets_every_call_completes(tmp_path: Path) -> None:
     retransmitted INVITEs and BYEs are absorbed by the transactions and every call completes.
     (Loss at the sipp callee too makes sipp itself abort: a duplicate ACK that arrives during
     its closing pause is "unexpected" to it, whatever the proxy -- seen with Kamailio too.)"""
-    lossy = ["-lost", "10"]
+    lossy = ["-lost", "10", "-trace_err"]  # sipp says why a call failed in *_errors.log
     server = _server(tmp_path)
     try:
         codes = call_flow(

@@ -123,7 +123,7 @@ def test_invite_ack_bye(tmp_path: Path, transport: str) -> None:
 
 def test_lost_packets_every_call_completes(tmp_path: Path) -> None:
     lossy = ["-m", "10", "-r", "5", "-lost", "10"]
-    _run(tmp_path, "udp", ("tm_uac.xml", lossy), [("tm_uas.xml", ["-m", "10", "-lost", "10"])],
+    _run(tmp_path, "udp", ("tm_uac.xml", lossy), [("tm_uas_lossy.xml", ["-m", "10", "-lost", "10"])],
          defines=("FR_INV=30000",))  # fmt: skip
 
 
