@@ -234,9 +234,11 @@ class HeaderSection:
         if short is not None and self._compact:
             found += self._scan(low, short)
             found.sort()
-        if not self._folded and any(low[e + 2] in " \t" for _, e in found):
-            self._unfold()
-            return self._spans_of(pats)
+        if found and not self._folded:
+            for _, e in found:
+                if low[e + 2] in " \t":  # a folded line: look again in the unfolded copy
+                    self._unfold()
+                    return self._spans_of(pats)
         return found
 
     @staticmethod
