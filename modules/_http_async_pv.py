@@ -124,7 +124,7 @@ def _header(ctx: Ctx, inner: str | None) -> Any:
         return None
     name, idx = split_index(inner or "")
     values = reply.headers.getall(name.strip(), [])
-    i = 0 if idx in (None, "*") else int(idx)  # type: ignore[arg-type]
+    i = 0 if idx in (None, "*") else int(idx)
     return values[i] if -len(values) <= i < len(values) else None
 
 

@@ -45,10 +45,13 @@ def _hexdigest(name: str, fallback: Any) -> Callable[[bytes], str]:
     """The hex digest function of a hash, CPython's own implementation when it has one
     (``_md5``, ``_sha256``): for the short inputs of digest authentication it is 2-3x
     faster than OpenSSL's, which looks the algorithm up again at every call."""
-    try:
-        make = importlib.import_module(f"_{name}").__dict__[name]
-    except (ImportError, KeyError):
-        make = fallback
+    make = fallback
+    for module in (f"_{name}", "_sha2"):  # Python 3.12 keeps SHA-224/256/384/512 in _sha2
+        try:
+            make = importlib.import_module(module).__dict__[name]
+            break
+        except (ImportError, KeyError):
+            continue
     return lambda data: str(make(data).hexdigest())
 
 
