@@ -29,7 +29,7 @@ def _bind(spec: KemiFunction, fallback: Callable[[], Ctx]) -> Callable[..., Any]
     call, func, get = spec.call, spec.func, CURRENT.get
     kinds = [EXACT[letter] for letter in spec.args]
     n = len(kinds)
-    if n > 2 or (spec.ret == "bool" and n > 0):
+    if n > 3 or (spec.ret == "bool" and n > 0):
 
         def ksr_function(*args: Any) -> Any:
             ctx = get()
@@ -58,7 +58,7 @@ def _bind(spec: KemiFunction, fallback: Callable[[], Ctx]) -> Callable[..., Any]
                 return func(ctx, args[0])
             return call(ctx, *args)
 
-    else:
+    elif n == 2:
         k0, k1 = kinds
 
         def ksr_function(*args: Any) -> Any:
@@ -67,6 +67,18 @@ def _bind(spec: KemiFunction, fallback: Callable[[], Ctx]) -> Callable[..., Any]
                 ctx = fallback()
             if len(args) == 2 and type(args[0]) in k0 and type(args[1]) in k1:
                 return func(ctx, args[0], args[1])
+            return call(ctx, *args)
+
+    else:  # three, as auth_check(realm, table, flags)
+        k0, k1, k2 = kinds
+
+        def ksr_function(*args: Any) -> Any:
+            ctx = get()
+            if ctx is None:
+                ctx = fallback()
+            exact = len(args) == 3 and type(args[0]) in k0 and type(args[1]) in k1
+            if exact and type(args[2]) in k2:
+                return func(ctx, args[0], args[1], args[2])
             return call(ctx, *args)
 
     ksr_function.__name__ = spec.name
