@@ -57,9 +57,52 @@ SENT: list[tuple[bytes, Dest]] = []
 WARM_UP = {"options": 500, "calls": 100, "ack": 500}
 
 
-def _capture(self: Transports, data: bytes, dest: Dest) -> bool:
+def capture(self: Transports, data: bytes, dest: Dest) -> bool:
+    """``Transports.send`` of the bench/inproc*.py scripts: what the worker sends, kept."""
     SENT.append((data, dest))
     return True
+
+
+def runner() -> Callable[..., Any]:
+    """uvloop's ``run`` (a worker's loop) when installed, else asyncio's."""
+    try:
+        import uvloop
+
+        return uvloop.run  # type: ignore[no-any-return]
+    except ImportError:
+        return asyncio.run
+
+
+async def timed_loop(step: Callable[[int], Any], indexes: range, profile: bool,
+                     top: int = 30) -> float:  # fmt: skip
+    """Process CPU seconds of ``step(i)`` for every ``i`` (awaited when it is a coroutine;
+    every 64 steps the loop gets a turn, to run due timers and tasks as it would). With
+    ``profile``, cProfile's ``top`` functions of the steps are printed."""
+    prof = cProfile.Profile() if profile else None
+    t0 = time.process_time()
+    for i in indexes:
+        if prof is not None:
+            prof.enable()
+        pending = step(i)
+        if pending is not None:
+            await pending
+        if prof is not None:
+            prof.disable()
+        if i % 64 == 0:
+            await asyncio.sleep(0)
+    cpu = time.process_time() - t0
+    if prof is not None:
+        pstats.Stats(prof).sort_stats("tottime").print_stats(top)
+    return cpu
+
+
+def end_transactions(server: Server) -> int:
+    """Fire every transaction timer now (Timers J, K, D, H end every transaction): what the
+    timers do later for the measured messages; process CPU in ns."""
+    t0 = time.process_time_ns()
+    shell = server.core.tx
+    shell._after(shell.layer.handle_timers(shell.now() + 3600))  # noqa: SLF001
+    return time.process_time_ns() - t0
 
 
 def request(method: str, i: int, uri: str, extra: str = "", body: str = "", cseq: int = 1,
@@ -154,7 +197,7 @@ async def measure(kind: str, n: int, profile: bool) -> dict[str, Any]:
     argv = ["-f", str(folder / "bench.cfg"), "-A", f"SIP_PORT={PORT}",
             "-A", f"NEXT_HOP=sip:127.0.0.1:{UAS_PORT}"]  # fmt: skip
     config, modules, listens = load(cli_parser().parse_args(argv))
-    Transports.send = _capture  # type: ignore[method-assign]
+    Transports.send = capture  # type: ignore[method-assign]
     server = Server(config, modules, listens, 1)  # type: ignore[arg-type]
     await server.start()
     try:
@@ -164,26 +207,11 @@ async def measure(kind: str, n: int, profile: bool) -> dict[str, Any]:
             step(i)  # so that --valgrind's difference of two runs counts only measured ops)
         driver.costs.clear()
         tune_gc()  # as a real worker does after start-up
-        prof = cProfile.Profile() if profile else None
-        t0 = time.process_time()
-        for i in range(10**6, 10**6 + n):
-            if prof is not None:
-                prof.enable()
-            step(i)
-            if prof is not None:
-                prof.disable()
-            if i % 64 == 0:
-                await asyncio.sleep(0)  # let due timers run, as the loop would
-        cpu = time.process_time() - t0
-        t1 = time.process_time()  # what the timers do later (Timer J/K/D/H end transactions)
-        shell = server.core.tx
-        shell._after(shell.layer.handle_timers(shell.now() + 3600))
-        driver.costs["timers"] = int((time.process_time() - t1) * 1e9)
-        cpu += time.process_time() - t1
+        cpu = await timed_loop(step, range(10**6, 10**6 + n), profile)
+        driver.costs["timers"] = end_transactions(server)
+        cpu += driver.costs["timers"] / 1e9
     finally:
         await server.stop()
-    if prof is not None:
-        pstats.Stats(prof).sort_stats("tottime").print_stats(30)
     per_kind = {k: v / n / 1000 for k, v in driver.costs.items()}
     return {"kind": kind, "n": n, "us_per_op": cpu / n * 1e6, "per_message_us": per_kind}
 
@@ -231,13 +259,7 @@ def main() -> None:
         n = a.n or (100 if a.kind == "calls" else 500)
         print(f"{a.kind}: {instructions(a.kind, n):,.0f} instructions per op (callgrind)")
         return
-    try:
-        import uvloop
-
-        run: Any = uvloop.run
-    except ImportError:
-        run = asyncio.run
-    res = run(measure(a.kind, n, a.profile))
+    res = runner()(measure(a.kind, n, a.profile))
     unit = "call" if a.kind == "calls" else "request"
     print(f"{a.kind}: {res['us_per_op']:.1f} us of CPU per {unit} (n={n})")
     if a.kind == "calls":

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
-import pstats
 import sys
 import tempfile
 import time
@@ -43,7 +41,16 @@ from app.context import Dest, Source  # noqa: E402
 from app.server import Server, tune_gc  # noqa: E402
 from app.stateful_async import Suspensions  # noqa: E402
 from app.transport import Transports  # noqa: E402
-from bench.inproc import SENT, answer, take  # noqa: E402 - the callee writes as sipp does
+from bench.inproc import (  # noqa: E402 - the callee writes as sipp does
+    SENT,
+    answer,
+    callgrind_per_op,
+    capture,
+    end_transactions,
+    runner,
+    take,
+    timed_loop,
+)
 from sip import Response, parse  # noqa: E402
 from tests.e2e.http_kit import EXAMPLE, start_service  # noqa: E402
 from tests.e2e.proc import free_port  # noqa: E402
@@ -57,7 +64,7 @@ COSTS: dict[str, int] = {}
 
 
 def _capture(self: Transports, data: bytes, dest: Dest) -> bool:
-    SENT.append((data, dest))
+    capture(self, data, dest)
     waiter = RELAYED["invite"]
     if waiter is not None and not waiter.done() and data.startswith(b"INVITE"):
         waiter.set_result(None)
@@ -160,21 +167,9 @@ async def _run(server: Server, n: int, profile: bool) -> dict[str, Any]:
         await driver.call(i)
     COSTS.clear()
     tune_gc()  # as a real worker does after start-up
-    prof = cProfile.Profile() if profile else None
-    t0 = time.process_time()
-    for i in range(10**6, 10**6 + n):
-        if prof is not None:
-            prof.enable()
-        await driver.call(i)
-        if prof is not None:
-            prof.disable()
-    t1 = time.process_time()  # what the timers do later (Timer J/K/D/H end transactions)
-    shell = server.core.tx
-    shell._after(shell.layer.handle_timers(shell.now() + 3600))
-    COSTS["timers"] = int((time.process_time() - t1) * 1e9)
-    cpu = time.process_time() - t0
-    if prof is not None:
-        pstats.Stats(prof).sort_stats("tottime").print_stats(30)
+    cpu = await timed_loop(driver.call, range(10**6, 10**6 + n), profile)
+    COSTS["timers"] = end_transactions(server)
+    cpu += COSTS["timers"] / 1e9
     return {"n": n, "us_per_call": cpu / n * 1e6, "split": split(COSTS, n)}
 
 
@@ -191,8 +186,6 @@ def split(costs: dict[str, int], n: int) -> dict[str, float]:
 
 def instructions(n: int) -> float:
     """Instructions per call under callgrind: (count(3n) - count(n)) / 2n."""
-    from bench.inproc import callgrind_per_op
-
     return callgrind_per_op(__file__, [], n)
 
 
@@ -206,13 +199,7 @@ def main() -> None:
         n = a.n or 100
         print(f"http-routed call: {instructions(n):,.0f} instructions per call (callgrind)")
         return
-    try:
-        import uvloop
-
-        run: Any = uvloop.run
-    except ImportError:
-        run = asyncio.run
-    res = run(measure(a.n or 3000, a.profile))
+    res = runner()(measure(a.n or 3000, a.profile))
     print(f"http-routed call: {res['us_per_call']:.1f} us of CPU per call (n={res['n']})")
     print("  split (us, thread CPU): " + ", ".join(
         f"{k.strip()} {v:.0f}" for k, v in res["split"].items() if not k.startswith(" ")))  # fmt: skip

@@ -23,15 +23,11 @@ bench/inproc_register.py memory --n 20000``). A benchmark, never part of the tes
 from __future__ import annotations
 
 import argparse
-import asyncio
-import cProfile
 import hashlib
-import pstats
 import re
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +36,11 @@ sys.path.insert(0, str(ROOT))
 
 from app.cli import load  # noqa: E402
 from app.cli import parser as cli_parser  # noqa: E402
-from app.context import Dest, Source  # noqa: E402
+from app.context import Source  # noqa: E402
 from app.server import Server, tune_gc  # noqa: E402
 from app.transport import Transports  # noqa: E402
 from bench import register  # noqa: E402
+from bench.inproc import SENT, callgrind_per_op, capture, runner, timed_loop  # noqa: E402
 from tests.e2e.proc import free_port  # noqa: E402
 
 CASES = ("memory", "sqlite", "sqlite-auth", "memory-auth", "floor")
@@ -52,13 +49,7 @@ SAVE = 'KSR.registrar.save("location", 0)'
 PORT, UAC_PORT = free_port(), 25998  # only PORT is bound
 UAC = Source("udp", "127.0.0.1", UAC_PORT, "127.0.0.1", PORT)
 WARM_UP = 300  # registrations before measuring (caches, pooled greenlets, first inserts)
-SENT: list[bytes] = []
 _NONCE = re.compile(rb'nonce="([^"]+)"')
-
-
-def _capture(self: Transports, data: bytes, dest: Dest) -> bool:
-    SENT.append(data)
-    return True
 
 
 def register_request(user: int, call: int, cseq: int, auth: str = "") -> bytes:
@@ -91,7 +82,7 @@ class Driver:
         t0 = time.thread_time_ns()
         self.core.on_datagram(data, UAC)
         self.costs[kind] = self.costs.get(kind, 0) + time.thread_time_ns() - t0
-        reply = SENT[-1] if SENT else b""
+        reply = SENT[-1][0] if SENT else b""
         SENT.clear()
         return reply
 
@@ -130,7 +121,7 @@ async def measure(case: str, n: int, profile: bool) -> dict[str, Any]:
         script = folder / "script.py"
         script.write_text(script.read_text().replace(SAVE, 'KSR.sl.sl_send_reply(200, "OK")'))
     config, modules, listens = load(cli_parser().parse_args(["-f", str(cfg)]))
-    Transports.send = _capture  # type: ignore[method-assign]
+    Transports.send = capture  # type: ignore[method-assign]
     server = Server(config, modules, listens, 1)  # type: ignore[arg-type]
     await server.start()
     try:
@@ -140,24 +131,13 @@ async def measure(case: str, n: int, profile: bool) -> dict[str, Any]:
         await _flush()
         driver.costs.clear()
         tune_gc()  # as a real worker does after start-up
-        prof = cProfile.Profile() if profile else None
-        t0 = time.process_time()
-        for k in range(WARM_UP, WARM_UP + n):
-            if prof is not None:
-                prof.enable()
-            driver.registration(k)
-            if prof is not None:
-                prof.disable()
-            if k % 64 == 0:
-                await asyncio.sleep(0)  # let due tasks run, as the loop would
+        cpu = await timed_loop(driver.registration, range(WARM_UP, WARM_UP + n), profile, 35)
         t1 = time.process_time()
         await _flush()  # the write-back of db_mode=2 (the flusher's job, every second)
         driver.costs["flush"] = int((time.process_time() - t1) * 1e9)
-        cpu = time.process_time() - t0
+        cpu += time.process_time() - t1
     finally:
         await server.stop()
-    if prof is not None:
-        pstats.Stats(prof).sort_stats("tottime").print_stats(35)
     per_kind = {k: v / n / 1000 for k, v in driver.costs.items()}
     return {"case": case, "n": n, "us_per_op": cpu / n * 1e6, "per_message_us": per_kind}
 
@@ -174,18 +154,7 @@ async def _flush() -> None:
 
 def instructions(case: str, n: int) -> float:
     """Instructions per registration under callgrind: (count(3n) - count(n)) / 2n."""
-    from bench.inproc import callgrind_per_op
-
     return callgrind_per_op(__file__, [case], n)
-
-
-def _runner() -> Callable[..., Any]:
-    try:
-        import uvloop
-
-        return uvloop.run  # type: ignore[no-any-return]
-    except ImportError:
-        return asyncio.run
 
 
 def main() -> None:
@@ -204,7 +173,7 @@ def main() -> None:
                   "(callgrind)", flush=True)  # fmt: skip
             continue
         n = a.n or 10000
-        res = _runner()(measure(case, n, a.profile))
+        res = runner()(measure(case, n, a.profile))
         parts = ", ".join(f"{k} {v:.1f}" for k, v in res["per_message_us"].items())
         print(f"{case}: {res['us_per_op']:.1f} us of CPU per registration (n={n}); "
               f"in the proxy per registration (us, thread CPU): {parts}", flush=True)  # fmt: skip
