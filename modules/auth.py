@@ -121,10 +121,7 @@ def authenticate(ctx: Ctx, realm: str, www: bool, ha1_of: Ha1Getter, method: str
     alg = cred.algorithm
     if alg.removesuffix("-SESS") not in HASHES:
         return -1
-    cfg = module.cfg
-    checked = nonces.check(
-        nonces.secret_bytes(cfg["secret"]), realm, nonce, int(cfg["nonce_auth_max_drift"])
-    )
+    checked = nonces.check(_key(), realm, nonce, int(module.cfg["nonce_auth_max_drift"]))
     if checked.state != nonces.VALID:
         ctx.extra["auth_stale"] = checked.state == nonces.STALE
         return -4 if checked.state == nonces.STALE else -1

@@ -12,6 +12,7 @@ a bare column name), ``use_domain`` matches the realm against the ``domain`` col
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from app.context import Ctx
@@ -32,14 +33,12 @@ module.param("domain_column", str, "domain", doc="accepted (fixed name)")
 module.param("version_table", int, 1, doc="accepted")
 
 _stores: dict[str, Store] = {}
-_auth: list[dict[str, Any]] = []  # auth's exported API, looked up once (auth_db requires auth)
 
 
+@functools.cache  # a module is a singleton: its API is looked up once (auth_db requires auth)
 def auth_api() -> dict[str, Any]:
     """The auth module's exported API (``authenticate``, ``ha1``, ``check_users``, ...)."""
-    if not _auth:
-        _auth.append(load_module("auth").api)
-    return _auth[0]
+    return load_module("auth").api
 
 
 def store() -> Store:
