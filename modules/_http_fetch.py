@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import socket
 import ssl
 import time
@@ -46,7 +47,7 @@ CURL_ERRORS: dict[int, str] = {
 }
 AUTH_BASIC, AUTH_DIGEST = 1, 2
 INF = float("inf")
-CACHE_MAX = 256  # distinct URLs / timeouts kept parsed
+CACHE_MAX = 256  # the URLs / timeouts kept parsed (the most recently used)
 VERSIONS: dict[aiohttp.HttpVersion | None, str] = {
     aiohttp.HttpVersion11: "1.1",
     aiohttp.HttpVersion10: "1.0",
@@ -156,8 +157,6 @@ class Pool:
         self.session: aiohttp.ClientSession | None = None
         self.resolver: TimedResolver | None = None
         self._tls: dict[Tls, ssl.SSLContext | bool] = {}
-        self._timeouts: dict[tuple[float, float | None], aiohttp.ClientTimeout] = {}
-        self._urls: dict[str, URL] = {}
 
     def open(self) -> aiohttp.ClientSession:
         """The session (created on first use, in the running loop). No cookie jar: like
@@ -190,25 +189,6 @@ class Pool:
         if ctx is None:
             ctx = self._tls[tls] = _ssl_context(tls)
         return ctx
-
-    def timeout(self, total: float, connect: float | None) -> aiohttp.ClientTimeout:
-        """The whole request's timeout (cached per value; never rounded up to a second)."""
-        key = (total, connect)
-        found = self._timeouts.get(key)
-        if found is None:
-            found = aiohttp.ClientTimeout(total=total, sock_connect=connect, ceil_threshold=INF)
-            if len(self._timeouts) < CACHE_MAX:
-                self._timeouts[key] = found
-        return found
-
-    def url(self, text: str) -> URL:
-        """``text`` parsed (cached: a routing script asks the same few URLs again and again)."""
-        found = self._urls.get(text)
-        if found is None:
-            found = URL(text)
-            if len(self._urls) < CACHE_MAX:
-                self._urls[text] = found
-        return found
 
     async def fetch(self, q: Query) -> Reply:
         """Run ``q``; every failure becomes a ``Reply(ok=False)`` with a libcurl code."""
@@ -258,11 +238,23 @@ class Pool:
         digest = q.username and not basic and q.authmethod & AUTH_DIGEST
         middlewares = (aiohttp.DigestAuthMiddleware(q.username, q.password),) if digest else ()
         return await self.open().request(
-            q.method, self.url(q.url), data=q.body, headers=headers,
-            timeout=self.timeout(seconds, q.connect_timeout),
+            q.method, _url(q.url), data=q.body, headers=headers,
+            timeout=_timeout(seconds, q.connect_timeout),
             ssl=self.ssl_for(q.tls) if q.url.startswith("https") else True,
             allow_redirects=q.follow_redirect, middlewares=middlewares,
         )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=CACHE_MAX)
+def _timeout(total: float, connect: float | None) -> aiohttp.ClientTimeout:
+    """The whole request's timeout (never rounded up to a second; immutable, so shared)."""
+    return aiohttp.ClientTimeout(total=total, sock_connect=connect, ceil_threshold=INF)
+
+
+@functools.lru_cache(maxsize=CACHE_MAX)
+def _url(text: str) -> URL:
+    """``text`` parsed (a routing script asks the same few URLs again and again)."""
+    return URL(text)
 
 
 def _version(version: aiohttp.HttpVersion | None) -> str:

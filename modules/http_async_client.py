@@ -29,6 +29,7 @@ Statistics (RPC ``http_async_client.stats``): requests, replies, errors, timeout
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import os
@@ -63,7 +64,6 @@ state: dict[str, Any] = {"pool": None, "tasks": set(), "suspended": 0, "tls": No
 _ids = itertools.count(1)
 _pid = [os.getpid()]  # for $http_req_id, "<pid>-<counter>" (set again in forked workers)
 os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
-_split: dict[str, list[tuple[str, str]]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,16 +184,14 @@ def _new_id(ctx: Ctx) -> str:
 
 
 def _headers(lines: list[str]) -> list[tuple[str, str]]:
-    """The ``$http_req(hdr)`` lines as (name, value) pairs (each distinct line split once)."""
-    out = []
-    for line in lines:
-        found = _split.get(line)
-        if found is None:
-            found = split_headers(line)
-            if len(_split) < 256:
-                _split[line] = found
-        out += found
-    return out
+    """The ``$http_req(hdr)`` lines as (name, value) pairs."""
+    return [h for line in lines for h in _split(line)]
+
+
+@functools.lru_cache(maxsize=256)
+def _split(line: str) -> tuple[tuple[str, str], ...]:
+    """One ``$http_req(hdr)`` line split (each distinct line once)."""
+    return tuple(split_headers(line))
 
 
 def _event(ctx: Ctx, cbname: str, result: Result) -> None:
