@@ -27,7 +27,6 @@ import asyncio
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,7 @@ from app.context import Dest, Source  # noqa: E402
 from app.server import Server, tune_gc  # noqa: E402
 from app.stateful_async import Suspensions  # noqa: E402
 from app.transport import Transports  # noqa: E402
+from bench.functime import timed  # noqa: E402
 from bench.inproc import (  # noqa: E402 - the callee writes as sipp does
     SENT,
     answer,
@@ -69,19 +69,6 @@ def _capture(self: Transports, data: bytes, dest: Dest) -> bool:
     if waiter is not None and not waiter.done() and data.startswith(b"INVITE"):
         waiter.set_result(None)
     return True
-
-
-def _timed(kind: str, func: Callable[..., Any]) -> Callable[..., Any]:
-    """``func`` adding its thread CPU (ns) to ``COSTS[kind]``."""
-
-    def timed(*args: Any, **kwargs: Any) -> Any:
-        t0 = time.thread_time_ns()
-        try:
-            return func(*args, **kwargs)
-        finally:
-            COSTS[kind] = COSTS.get(kind, 0) + time.thread_time_ns() - t0
-
-    return timed
 
 
 def request(method: str, i: int, uri: str, extra: str = "", cseq: int = 1,
@@ -131,8 +118,8 @@ class Driver:
 def _instrument() -> None:
     """Capture sends; time the query in the route and the continuation route."""
     Transports.send = _capture  # type: ignore[method-assign]
-    hac._suspended = _timed("query", hac._suspended)  # type: ignore[method-assign]
-    Suspensions._continue = _timed("resume", Suspensions._continue)  # type: ignore[method-assign]
+    hac._suspended = timed("query", hac._suspended, COSTS)  # type: ignore[method-assign]
+    Suspensions._continue = timed("resume", Suspensions._continue, COSTS)  # type: ignore[method-assign]
 
 
 async def _server(folder: Path, http_port: int) -> Server:
