@@ -29,8 +29,13 @@ def is_token(text: str) -> bool:
 def unquote(text: str) -> str:
     """``"a \\"b\\""`` → ``a "b"``; text without quotes is returned unchanged."""
     if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
-        return _UNQUOTE_RE.sub(r"\1", text[1:-1])
+        return unescape_quoted(text[1:-1])
     return text
+
+
+def unescape_quoted(inner: str) -> str:
+    """The inside of a quoted string (quotes already stripped) with its escapes resolved."""
+    return _UNQUOTE_RE.sub(r"\1", inner) if "\\" in inner else inner
 
 
 def quote(text: str) -> str:

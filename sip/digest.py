@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._text import quote
+from ._text import quote, unescape_quoted
 from .errors import RemoteProtocolError
 
 __all__ = ["AuthHeader", "parse_auth", "render_auth", "digest_response", "HASHES"]
@@ -31,7 +31,6 @@ _PAIR_RE = re.compile(
     r'(?:"([^"\\]*+(?:\\.[^"\\]*+)*+)"|([^\s,"]++))[ \t]*+(?:,|\Z)',
     re.S,
 )
-_ESCAPE_RE = re.compile(r"\\(.)", re.S)
 _SCHEME_RE = re.compile(r"[ \t]*([A-Za-z0-9\-_.!%*+`'~]+)(?:[ \t]+|\Z)")
 #: parameters RFC 7616 §3.3/§3.4 sends without quotes
 _UNQUOTED = frozenset({"algorithm", "qop", "nc", "stale", "userhash"})
@@ -95,7 +94,7 @@ def parse_auth(value: str) -> AuthHeader:
             break
         name, quoted, token = p.groups()
         if token is None:
-            token = _ESCAPE_RE.sub(r"\1", quoted) if "\\" in quoted else quoted
+            token = unescape_quoted(quoted)
         params[name.lower()] = token
         pos = p.end()
     if pos < len(value.rstrip()):
