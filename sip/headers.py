@@ -177,9 +177,9 @@ class NameAddr(_WithParams):
 
     @classmethod
     def _lazy(cls, display: str | None, uri_text: str, ptext: str, raw: str) -> NameAddr:
-        na = cls.__new__(cls)
-        na.display, na.raw, na._uri, na._uri_text = display, raw, None, uri_text
-        na._params, na._ptext = (None, ptext) if ptext else ((), "")
+        na = cls(uri_text, display, (), raw)
+        if ptext:  # parameters split on first use
+            na._params, na._ptext = None, ptext
         return na
 
     @property
@@ -228,13 +228,12 @@ def parse_name_addr(text: str) -> NameAddr:
     m = _NA_FAST_RE.match(value) or _SPEC_FAST_RE.match(value)
     if m is not None:
         g = m.groups()
-        na = object.__new__(NameAddr)  # as NameAddr._lazy, without the call
         if len(g) == 4:
-            na.display, na._uri_text, ptext = g[0] or g[1], g[2], g[3]
+            na, ptext = NameAddr(g[2], g[0] or g[1], (), value), g[3]
         else:
-            na.display, na._uri_text, ptext = None, g[0], g[1]
-        na.raw, na._uri = value, None
-        na._params, na._ptext = (None, ptext) if ptext else ((), "")
+            na, ptext = NameAddr(g[0], None, (), value), g[1]
+        if ptext:  # parameters split on first use
+            na._params, na._ptext = None, ptext
         return na
     return _parse_name_addr_slow(value)
 
@@ -363,10 +362,9 @@ def parse_via(text: str) -> Via:
         transport, host, port, ptext = m.groups()
         number = int(port) if port else None
         if number is None or number <= 65535:
-            via = object.__new__(Via)  # the fields of __init__, parameters split on first use
-            via.transport, via.host, via.port = transport.upper(), host, number
-            via.protocol, via.raw = "SIP/2.0", text
-            via._params, via._ptext = (None, ptext) if ptext else ((), "")
+            via = Via(transport.upper(), host, number, (), "SIP/2.0", text)
+            if ptext:  # parameters split on first use
+                via._params, via._ptext = None, ptext
             return via
     return _parse_via_slow(text)
 

@@ -287,7 +287,13 @@ class Message(HeaderSection):
         head = self.start_line() + self._hdr
         return head.encode("utf-8", "surrogateescape") + self._body
 
-    __bytes__ = serialize
+    def __bytes__(self) -> bytes:
+        return self.serialize()
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        """Pickle (and copy.copy) as the message's bytes, parsed again when loaded
+        (``transport_hint`` is not kept)."""
+        return _unpickle, (self.serialize(),)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Message):
@@ -302,27 +308,21 @@ class Message(HeaderSection):
 
     def copy(self) -> Message:
         """An independent copy (the text and the derived views are immutable, so shared)."""
-        new = object.__new__(type(self))
-        try:
-            new._hdr, new._unf, new._low, new._compact = (
-                self._hdr,
-                self._unf,
-                self._low,
-                self._compact,
-            )
-            new._folded, new._core, new._plain = self._folded, self._core, self._plain
-            new._body, new.transport_hint = self._body, self.transport_hint
-            self._copy_start_line(new)
-        except AttributeError:  # a slot never set (an object built by hand): the long way
-            for cls in type(self).__mro__:
-                for slot in getattr(cls, "__slots__", ()):
-                    if hasattr(self, slot):
-                        object.__setattr__(new, slot, getattr(self, slot))
+        new = self._bare_copy()
+        new._hdr, new._unf, new._low, new._compact = (
+            self._hdr,
+            self._unf,
+            self._low,
+            self._compact,
+        )
+        new._folded, new._core, new._plain = self._folded, self._core, self._plain
+        new._body, new.transport_hint = self._body, self.transport_hint
         new._cache = dict(self._cache)  # views are immutable: shared until an edit
         return new
 
-    def _copy_start_line(self, new: Message) -> None:
-        """Copy the start line's fields (each kind of message has its own)."""
+    def _bare_copy(self) -> Message:
+        """A message with this one's start line and no header section yet."""
+        raise NotImplementedError
 
 
 class Request(Message):
@@ -337,12 +337,18 @@ class Request(Message):
         headers: list[tuple[str, str]] | None = None,
         body: bytes = b"",
         version: str = "SIP/2.0",
+        *,
+        _bare: bool = False,
     ) -> None:
-        if not is_token(method):
-            raise LocalProtocolError(f"bad method {method!r}")
+        """``_bare``: set the start line only, unchecked; the caller (the parser, copy)
+        installs the header section and body."""
         self.method = method
         self.version = version
         self._uri_text = str(uri)
+        if _bare:
+            return
+        if not is_token(method):
+            raise LocalProtocolError(f"bad method {method!r}")
         super().__init__(headers, body)
         if isinstance(uri, URI):
             self._cache["uri"] = uri
@@ -370,8 +376,8 @@ class Request(Message):
     def start_line(self) -> str:
         return f"{self.method} {self._uri_text} {self.version}"
 
-    def _copy_start_line(self, new: Message) -> None:
-        new.method, new._uri_text, new.version = self.method, self._uri_text, self.version  # type: ignore[attr-defined]
+    def _bare_copy(self) -> Message:
+        return Request(self.method, self._uri_text, version=self.version, _bare=True)
 
     def check(self) -> None:
         super().check()
@@ -406,19 +412,24 @@ class Response(Message):
         headers: list[tuple[str, str]] | None = None,
         body: bytes = b"",
         version: str = "SIP/2.0",
+        *,
+        _bare: bool = False,
     ) -> None:
-        if not 100 <= status <= 699:
-            raise LocalProtocolError(f"bad status {status}")
+        """``_bare``: as :class:`Request`'s."""
         self.status = status
         self.reason = reason
         self.version = version
+        if _bare:
+            return
+        if not 100 <= status <= 699:
+            raise LocalProtocolError(f"bad status {status}")
         super().__init__(headers, body)
 
     def start_line(self) -> str:
         return f"{self.version} {self.status} {self.reason}"
 
-    def _copy_start_line(self, new: Message) -> None:
-        new.status, new.reason, new.version = self.status, self.reason, self.version  # type: ignore[attr-defined]
+    def _bare_copy(self) -> Message:
+        return Response(self.status, self.reason, version=self.version, _bare=True)
 
     def __repr__(self) -> str:
         return f"<Response {self.status} {self.reason}>"
@@ -480,6 +491,12 @@ def _top_via(value: str) -> Via:
     return parse_via(first)
 
 
+def _unpickle(data: bytes) -> Message:
+    from .parser import parse  # sip.parser imports this module
+
+    return parse(data, datagram=True)
+
+
 def parse_uint(value: str) -> int:
     if not is_digits(value):
         raise RemoteProtocolError(f"expected a number, got {value!r}")
@@ -525,8 +542,7 @@ def make_response(
         if name.lower() not in ("content-length", "l"):
             extra.append(f"\r\n{name}: {value}")
     body = bytes(body)
-    resp = object.__new__(Response)
-    resp.status, resp.reason, resp.version = status, reason or reason_phrase(status), "SIP/2.0"
+    resp = Response(status, reason or reason_phrase(status), _bare=True)
     resp._set_text(f"{copied}{''.join(extra)}\r\nContent-Length: {len(body)}{SECTION_END}")
     resp.transport_hint = None
     resp._body = body

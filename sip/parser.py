@@ -72,8 +72,7 @@ def _build(head: str, eol: int, body: bytes, datagram: bool, limits: Limits) -> 
         method = parts[0]
         if method not in METHODS and not is_token(method):
             raise RemoteProtocolError(f"bad method {method[:40]!r}")
-        msg: Message = object.__new__(Request)
-        msg.method, msg._uri_text, msg.version = method, parts[1], "SIP/2.0"  # type: ignore[attr-defined]
+        msg: Message = Request(method, parts[1], _bare=True)
     else:
         msg = _start(first)
     plain = PLAIN_RE.match(hdr)
@@ -117,11 +116,7 @@ def _start(line: str) -> Message:
         _check_version(version)
     if method not in METHODS and not is_token(method):
         raise RemoteProtocolError(f"bad method {method[:40]!r}")
-    req = object.__new__(Request)
-    req.method = method
-    req._uri_text = uri
-    req.version = version
-    return req
+    return Request(method, uri, version=version, _bare=True)
 
 
 def _status_line(line: str) -> Response:
@@ -130,11 +125,7 @@ def _status_line(line: str) -> Response:
     _check_version(version)
     if len(code) != 3 or not is_digits(code) or not 100 <= int(code) <= 699:
         raise RemoteProtocolError(f"bad status code {code[:20]!r}")
-    resp = object.__new__(Response)
-    resp.status = int(code)
-    resp.reason = reason
-    resp.version = version
-    return resp
+    return Response(int(code), reason, version=version, _bare=True)
 
 
 def _check_version(version: str) -> None:

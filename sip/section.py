@@ -188,18 +188,6 @@ class HeaderSection:
             i = _CORE_FIELD.get(key)
             self._core = core if i is None else (*core[:i], SLOW, *core[i + 1 :])
 
-    def __getstate__(self) -> tuple[None, dict[str, Any]]:
-        """Pickle (and copy.copy) without PLAIN_RE's match, which pickle refuses; it is
-        found again on first use."""
-        state = {
-            slot: getattr(self, slot)
-            for cls in type(self).__mro__
-            for slot in getattr(cls, "__slots__", ())
-            if hasattr(self, slot)
-        }
-        state["_plain"] = None
-        return None, state
-
     def _lowered(self) -> str:
         """Make the lower-cased look-up copy (and learn whether compact names occur)."""
         self._low = low = _lower(self._unf)

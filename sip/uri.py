@@ -75,6 +75,10 @@ def _split_params(text: str) -> tuple[tuple[str, str | None], ...]:
     return tuple(out)
 
 
+#: URI's fields, in the order of ``URI.__init__``'s parameters
+_FIELDS = ("scheme", "user", "password", "host", "port", "params", "headers", "opaque", "raw")
+
+
 class URI:
     """A parsed URI. For ``sip``/``sips``/``tel`` the parts are filled in; for any other
     scheme only ``scheme`` and ``opaque`` (the text after the colon) are.
@@ -143,7 +147,7 @@ class URI:
     # -- edits ----------------------------------------------------------------------------
     def replace(self, **changes: Any) -> URI:
         """A copy with some parts changed (``str()`` of the copy is rebuilt)."""
-        parts = {k: getattr(self, k) for k in self.__slots__}
+        parts = {k: getattr(self, k) for k in _FIELDS}
         parts.update(changes, raw=None)
         return URI(**parts)
 
@@ -236,18 +240,9 @@ def _parse_uri(text: str) -> URI:
     if m is not None:  # the common, plainly valid shape: no escapes to check, no IPv6
         scheme, user, host, port, params = m.groups()
         p = int(port) if port else None
-        if p is None or p <= 65535:  # URI.__init__'s fields, set without the call
-            uri = object.__new__(URI)
-            uri.scheme, uri.user, uri.password, uri.host, uri.port = (
-                scheme,
-                user or "",
-                None,
-                host,
-                p,
-            )
-            uri.params = _split_params(params) if params else ()
-            uri.headers, uri.opaque, uri.raw = None, "", text
-            return uri
+        if p is None or p <= 65535:
+            split = _split_params(params) if params else ()
+            return URI(scheme, user or "", None, host, p, split, None, "", text)
     scheme, colon, rest = text.partition(":")
     if not colon or not _SCHEME_RE.match(scheme) or not rest:
         raise RemoteProtocolError(f"bad URI {text!r}")
