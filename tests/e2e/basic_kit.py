@@ -538,7 +538,9 @@ FLOWS: dict[str, tuple[str, tuple[str, list[str]], list[Callee], str | None, tup
     "parallel forking: first 200 wins, other branch cancelled": (
         "udp",
         ("basic_uac.xml", ONE),
-        [Callee("basic_uas.xml", ONE), Callee("tm_uas_ring.xml", ONE)],
+        # the winner answers 300 ms after its 180: the other branch is ringing by then, so
+        # the proxy cancels it at once (before a provisional it would have to wait, §9.1)
+        [Callee("basic_uas.xml", (*ONE, "-d", "300")), Callee("tm_uas_ring.xml", ONE)],
         "alice",
         (),
     ),
