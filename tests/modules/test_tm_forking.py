@@ -138,6 +138,35 @@ async def test_parallel_forking_first_200_wins(tmp_path: Path) -> None:
         await server.stop()
 
 
+
+async def test_a_branch_that_rings_after_the_200_is_cancelled_then(tmp_path: Path) -> None:
+    """RFC 3261 §9.1: no CANCEL before a provisional reply; the 200 of one branch comes
+    while the other has sent nothing, so that one is cancelled when its 180 arrives."""
+    server = await start(tmp_path)
+    uac, one, two = await Peer.open(), await Peer.open(), await Peer.open()
+    port = port_of(server, "udp")
+    try:
+        extra = f"X-Branch: sip:bob@127.0.0.1:{two.port}\r\nX-Mode: onreply\r\n"
+        uac.send(invite(one.port, extra=extra), port)
+        a, b = await expect(one, "INVITE"), await expect(two, "INVITE")
+        assert isinstance(a, Request) and isinstance(b, Request)
+        answer(one, a, 200, port)
+        assert (await expect(uac, 200)).to_tag == "b1"
+        await asyncio.sleep(0.1)
+        assert not [m for m in _drain(two) if getattr(m, "method", "") == "CANCEL"]
+        answer(two, b, 180, port, tag="b2")
+        cancel = await expect(two, "CANCEL")
+        assert isinstance(cancel, Request) and cancel.branch == b.branch
+        answer(two, cancel, 200, port, tag="b2")
+        answer(two, b, 487, port, tag="b2")
+        await expect(two, "ACK")
+        await asyncio.sleep(0.1)
+        assert all(getattr(m, "status", 0) not in (180, 487) for m in _drain(uac))
+    finally:
+        for p in (uac, one, two):
+            p.close()
+        await server.stop()
+
 SERIAL = """
 import KSR
 from app.context import CURRENT, Branch
