@@ -138,7 +138,6 @@ async def test_parallel_forking_first_200_wins(tmp_path: Path) -> None:
         await server.stop()
 
 
-
 async def test_a_branch_that_rings_after_the_200_is_cancelled_then(tmp_path: Path) -> None:
     """RFC 3261 §9.1: no CANCEL before a provisional reply; the 200 of one branch comes
     while the other has sent nothing, so that one is cancelled when its 180 arrives."""
@@ -166,6 +165,7 @@ async def test_a_branch_that_rings_after_the_200_is_cancelled_then(tmp_path: Pat
         for p in (uac, one, two):
             p.close()
         await server.stop()
+
 
 SERIAL = """
 import KSR
