@@ -19,6 +19,7 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
+import sip
 from app import management
 from app.cfgpre import ConfigError, cli_defines
 from app.config import Config, Listen, load_modules, parse_config, parse_listen
@@ -47,7 +48,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-d", dest="debug", action="count", default=0, help="more debug output")
     p.add_argument("-D", dest="foreground", action="count", default=0, help="(always foreground)")
     p.add_argument("-E", dest="stderr", action="store_true", help="(always logs to stderr)")
-    p.add_argument("--version", "-v", "-V", action="version", version=f"siprouter {_version()}")
+    core = " (sip/ compiled by mypyc)" if sip.COMPILED else ""
+    p.add_argument(
+        "--version", "-v", "-V", action="version", version=f"siprouter {_version()}{core}"
+    )
     return p
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any, Protocol
 
+import sip
 from app import management_stats as mstats
 from app.management_cfg import CORE_VARS
 from app.management_front import Backend, Local, Remote, front_table, worker_table
@@ -121,7 +122,7 @@ def version_info(started: float | None = None) -> CoreInfo:
         ver = version("siprouter")
     except PackageNotFoundError:
         ver = "dev"
-    info = CoreInfo(version=ver, flags="python")
+    info = CoreInfo(version=ver, flags="python, mypyc" if sip.COMPILED else "python")
     if started is not None:
         info.started = started
     return info

@@ -17,8 +17,11 @@ from .transaction import TransactionLayer
 from .transaction_events import Peer
 from .uri import URI, parse_uri, unescape
 
+#: whether this package runs as C extension modules built by mypyc (setup.py, SIPROUTER_MYPYC=1)
+COMPILED = not __file__.endswith(".py")
+
 __all__ = [
-    "SIPError", "RemoteProtocolError", "LocalProtocolError",
+    "SIPError", "RemoteProtocolError", "LocalProtocolError", "COMPILED",
     "Message", "Request", "Response", "parse", "Limits", "DEFAULT_LIMITS",
     "URI", "parse_uri", "unescape",
     "NameAddr", "Via", "CSeq", "ContentType", "parse_name_addr", "parse_via",
