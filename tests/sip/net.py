@@ -50,7 +50,9 @@ class Node:
     def via(self) -> str:
         return via_value(self.peer.transport, self.peer.host, self.peer.port, new_branch())
 
-    def request(self, method: str, to: Node, *, call_id: str = "c1", seq: int = 1, tag: str = "ft") -> Request:
+    def request(
+        self, method: str, to: Node, *, call_id: str = "c1", seq: int = 1, tag: str = "ft"
+    ) -> Request:
         """A minimal valid request from this node to ``to``."""
         uri = f"sip:bob@{to.peer.host}:{to.peer.port}"
         return Request(method, uri, [
@@ -87,7 +89,9 @@ class Node:
 class Net:
     """The wire and the clock."""
 
-    def __init__(self, seed: int = 0, loss: float = 0.0, dup: float = 0.0, latency: float = 0.01) -> None:
+    def __init__(
+        self, seed: int = 0, loss: float = 0.0, dup: float = 0.0, latency: float = 0.01
+    ) -> None:
         self.now = 0.0
         self.rng = random.Random(seed)
         self.loss, self.dup, self.latency = loss, dup, latency
@@ -98,7 +102,9 @@ class Net:
         self._seq = 0
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
 
-    def node(self, host: str, port: int = 5060, transport: str = "UDP", config: TimerConfig | None = None) -> Node:
+    def node(
+        self, host: str, port: int = 5060, transport: str = "UDP", config: TimerConfig | None = None
+    ) -> Node:
         layer = TransactionLayer(config or TimerConfig())
         n = Node(self, Peer(transport, host, port), layer)
         self.nodes[(host, port)] = n
@@ -122,7 +128,9 @@ class Net:
         copies = 2 if self.rng.random() < self.dup else 1
         for _ in range(copies):
             self._seq += 1
-            heapq.heappush(self._flight, (self.now + self.latency, self._seq, out.data, src, out.target))
+            heapq.heappush(
+                self._flight, (self.now + self.latency, self._seq, out.data, src, out.target)
+            )
 
     def _next_time(self) -> float | None:
         times = [t for t in (n.layer.next_deadline() for n in self.nodes.values()) if t is not None]

@@ -79,7 +79,9 @@ def test_uac_dialog_makes_bye() -> None:
     bye = d.make_request("BYE", "SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bKbye")
     assert bye.uri_text == "sip:bob@192.0.2.4" and bye.cseq == (314160, "BYE")
     assert bye.values("Route") == ["<sip:p1.example.com;lr>", "<sip:p2.domain.com;lr>"]
-    assert bye.from_tag == "1928301774" and bye.to_tag == "a6c85cf" and bye.call_id == "a84b4c76e66710"
+    assert (
+        bye.from_tag == "1928301774" and bye.to_tag == "a6c85cf" and bye.call_id == "a84b4c76e66710"
+    )
     ack = d.make_request("ACK", "SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bKack", seq=314159)
     assert ack.cseq == (314159, "ACK") and d.local_seq == 314160
     bye.validate()

@@ -58,7 +58,10 @@ def test_rfc3261_24_2_f3_forwarding_edits() -> None:
     assert check_max_forwards(req) is None
     assert add_received(req, ALICE)  # pc33.atlanta.com is not 192.0.2.1 (§18.2.1)
     assert decrement_max_forwards(req) == 69
-    add_via(req, via_value("UDP", "bigbox3.site3.atlanta.com", None, "z9hG4bK77ef4c2312983.1", rport=False))
+    add_via(
+        req,
+        via_value("UDP", "bigbox3.site3.atlanta.com", None, "z9hG4bK77ef4c2312983.1", rport=False),
+    )
     assert req.get_all("Via") == [
         "SIP/2.0/UDP bigbox3.site3.atlanta.com;branch=z9hG4bK77ef4c2312983.1",
         "SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bKnashds8;received=192.0.2.1",
@@ -69,7 +72,10 @@ def test_rfc3261_24_2_f3_forwarding_edits() -> None:
 
 def test_rfc3261_24_2_f11_response_via_removal() -> None:
     resp = make_response(f1(), 200, to_tag="a6c85cf")
-    resp.insert("Via", "SIP/2.0/UDP bigbox3.site3.atlanta.com;branch=z9hG4bK77ef4c2312983.1;received=192.0.2.2")
+    resp.insert(
+        "Via",
+        "SIP/2.0/UDP bigbox3.site3.atlanta.com;branch=z9hG4bK77ef4c2312983.1;received=192.0.2.2",
+    )
     top = pop_via(resp)
     assert top is not None and top.host == "bigbox3.site3.atlanta.com"
     assert resp.get_all("Via") == ["SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bKnashds8"]
@@ -107,7 +113,9 @@ def test_max_forwards(value: str | None, after: str, check: int | None) -> None:
          {"received": "2001:db8::9", "rport": "7000"}, Peer("UDP", "2001:db8::9", 7000)),
     ],
 )  # fmt: skip
-def test_received_rport_and_response_target(via: str, source: Peer, params: dict[str, str], target: Peer) -> None:
+def test_received_rport_and_response_target(
+    via: str, source: Peer, params: dict[str, str], target: Peer
+) -> None:
     req = f1()
     req.replace("Via", via)
     changed = add_received(req, source)
@@ -122,7 +130,9 @@ def test_received_rport_and_response_target(via: str, source: Peer, params: dict
 
 def test_response_target_maddr_and_sent_by() -> None:
     src = Peer("UDP", "192.0.2.1", 5060)
-    assert response_target(Via("UDP", "h.example", 5080, (("maddr", "224.0.1.75"),)), src) == Peer("UDP", "224.0.1.75", 5080)
+    assert response_target(Via("UDP", "h.example", 5080, (("maddr", "224.0.1.75"),)), src) == Peer(
+        "UDP", "224.0.1.75", 5080
+    )
     assert response_target(Via("UDP", "h.example", None), src) == Peer("UDP", "h.example", 5060)
 
 
@@ -142,7 +152,9 @@ def test_stateless_branch_is_deterministic_for_retransmissions_cancel_and_ack() 
     ack = make_ack(invite, make_response(invite, 486, to_tag="x"))
     b = stateless_branch(invite)
     assert b.startswith("z9hG4bK")
-    assert stateless_branch(again) == b and stateless_branch(cancel).split(".")[0] == b.split(".")[0]
+    assert (
+        stateless_branch(again) == b and stateless_branch(cancel).split(".")[0] == b.split(".")[0]
+    )
     assert stateless_branch(ack).split(".")[0] == b.split(".")[0]
     assert stateless_branch(invite, index=1) != b
     ack2xx = make_ack(invite, make_response(invite, 200, to_tag="x"))
@@ -202,7 +214,10 @@ def test_rfc3261_16_12_1_1_record_route_trapezoid() -> None:
     add_record_route(req, P1)
     assert req.get_all("Record-Route") == ["<sip:p1.example.com;lr>"]
     add_record_route(req, P2)
-    assert [str(r.uri) for r in req.record_routes] == ["sip:p2.domain.com;lr", "sip:p1.example.com;lr"]
+    assert [str(r.uri) for r in req.record_routes] == [
+        "sip:p2.domain.com;lr",
+        "sip:p1.example.com;lr",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -311,6 +326,9 @@ def test_401_407_challenges_are_merged() -> None:
     rs = responses(401, 407, 401, 486)
     out = best_response(rs, f1())
     assert out.status == 401 and out is not rs[0]
-    assert out.get_all("WWW-Authenticate") == ['Digest realm="r0", nonce="n"', 'Digest realm="r2", nonce="n"']
+    assert out.get_all("WWW-Authenticate") == [
+        'Digest realm="r0", nonce="n"',
+        'Digest realm="r2", nonce="n"',
+    ]
     assert out.get_all("Proxy-Authenticate") == ['Digest realm="p1", nonce="n"']
     assert rs[0].get_all("WWW-Authenticate") == ['Digest realm="r0", nonce="n"']  # untouched

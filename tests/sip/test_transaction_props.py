@@ -102,7 +102,9 @@ STEP = st.tuples(st.sampled_from(list(Input)), st.floats(0, 40), st.booleans())
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(kind=st.sampled_from(list(Kind)), transport=st.sampled_from(["UDP", "TCP"]),
        steps=st.lists(STEP, max_size=25))  # fmt: skip
-def test_random_input_sequences(kind: Kind, transport: str, steps: list[tuple[Input, float, bool]]) -> None:
+def test_random_input_sequences(
+    kind: Kind, transport: str, steps: list[tuple[Input, float, bool]]
+) -> None:
     layer, tx = make(kind, transport)
     now = 0.0
     for inp, dt, through_layer in steps:
