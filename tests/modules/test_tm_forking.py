@@ -5,7 +5,10 @@ branch is cancelled), branch/onreply routes, t_load_contacts/t_next_contacts, TC
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from sip import Request
@@ -107,7 +110,21 @@ async def test_no_answer_at_all_fr_timer_then_serial_fork(tmp_path: Path) -> Non
         await server.stop()
 
 
-async def test_parallel_forking_first_200_wins(tmp_path: Path) -> None:
+@dataclass
+class Fork:
+    """An INVITE from ``uac`` that the proxy forked in parallel: ``a`` to ``one``, ``b`` to
+    ``two`` (the script's onreply mode)."""
+
+    port: int
+    uac: Peer
+    one: Peer
+    two: Peer
+    a: Request
+    b: Request
+
+
+@contextlib.asynccontextmanager
+async def forked(tmp_path: Path) -> AsyncIterator[Fork]:
     server = await start(tmp_path)
     uac, one, two = await Peer.open(), await Peer.open(), await Peer.open()
     port = port_of(server, "udp")
@@ -116,55 +133,50 @@ async def test_parallel_forking_first_200_wins(tmp_path: Path) -> None:
         uac.send(invite(one.port, extra=extra), port)
         a, b = await expect(one, "INVITE"), await expect(two, "INVITE")
         assert isinstance(a, Request) and isinstance(b, Request)
-        assert (a.get("X-Branch-Idx"), b.get("X-Branch-Idx")) == ("0", "1")
-        assert b.uri_text == f"sip:bob@127.0.0.1:{two.port}"
-        answer(one, a, 180, port)
-        answer(two, b, 180, port, tag="b2")
-        ringing = await expect(uac, 180)
-        assert ringing.get("X-Onreply") == "180"
-        answer(one, a, 200, port)
-        assert (await expect(uac, 200)).to_tag == "b1"
-        cancel = await expect(two, "CANCEL")
-        assert isinstance(cancel, Request) and cancel.branch == b.branch
-        assert "Call completed elsewhere" in (cancel.get("Reason") or "")
-        answer(two, cancel, 200, port, tag="b2")
-        answer(two, b, 487, port, tag="b2")
-        await expect(two, "ACK")
-        await asyncio.sleep(0.1)
-        assert all(getattr(m, "status", 0) != 487 for m in _drain(uac))
+        yield Fork(port, uac, one, two, a, b)
     finally:
         for p in (uac, one, two):
             p.close()
         await server.stop()
+
+
+async def cancelled(f: Fork) -> Request:
+    """The CANCEL of branch ``b``, answered 200, then 487 to the INVITE, which is ACKed."""
+    cancel = await expect(f.two, "CANCEL")
+    assert isinstance(cancel, Request) and cancel.branch == f.b.branch
+    answer(f.two, cancel, 200, f.port, tag="b2")
+    answer(f.two, f.b, 487, f.port, tag="b2")
+    await expect(f.two, "ACK")
+    await asyncio.sleep(0.1)
+    return cancel
+
+
+async def test_parallel_forking_first_200_wins(tmp_path: Path) -> None:
+    async with forked(tmp_path) as f:
+        assert (f.a.get("X-Branch-Idx"), f.b.get("X-Branch-Idx")) == ("0", "1")
+        assert f.b.uri_text == f"sip:bob@127.0.0.1:{f.two.port}"
+        answer(f.one, f.a, 180, f.port)
+        answer(f.two, f.b, 180, f.port, tag="b2")
+        ringing = await expect(f.uac, 180)
+        assert ringing.get("X-Onreply") == "180"
+        answer(f.one, f.a, 200, f.port)
+        assert (await expect(f.uac, 200)).to_tag == "b1"
+        cancel = await cancelled(f)
+        assert "Call completed elsewhere" in (cancel.get("Reason") or "")
+        assert all(getattr(m, "status", 0) != 487 for m in _drain(f.uac))
 
 
 async def test_a_branch_that_rings_after_the_200_is_cancelled_then(tmp_path: Path) -> None:
     """RFC 3261 §9.1: no CANCEL before a provisional reply; the 200 of one branch comes
     while the other has sent nothing, so that one is cancelled when its 180 arrives."""
-    server = await start(tmp_path)
-    uac, one, two = await Peer.open(), await Peer.open(), await Peer.open()
-    port = port_of(server, "udp")
-    try:
-        extra = f"X-Branch: sip:bob@127.0.0.1:{two.port}\r\nX-Mode: onreply\r\n"
-        uac.send(invite(one.port, extra=extra), port)
-        a, b = await expect(one, "INVITE"), await expect(two, "INVITE")
-        assert isinstance(a, Request) and isinstance(b, Request)
-        answer(one, a, 200, port)
-        assert (await expect(uac, 200)).to_tag == "b1"
+    async with forked(tmp_path) as f:
+        answer(f.one, f.a, 200, f.port)
+        assert (await expect(f.uac, 200)).to_tag == "b1"
         await asyncio.sleep(0.1)
-        assert not [m for m in _drain(two) if getattr(m, "method", "") == "CANCEL"]
-        answer(two, b, 180, port, tag="b2")
-        cancel = await expect(two, "CANCEL")
-        assert isinstance(cancel, Request) and cancel.branch == b.branch
-        answer(two, cancel, 200, port, tag="b2")
-        answer(two, b, 487, port, tag="b2")
-        await expect(two, "ACK")
-        await asyncio.sleep(0.1)
-        assert all(getattr(m, "status", 0) not in (180, 487) for m in _drain(uac))
-    finally:
-        for p in (uac, one, two):
-            p.close()
-        await server.stop()
+        assert not [m for m in _drain(f.two) if getattr(m, "method", "") == "CANCEL"]
+        answer(f.two, f.b, 180, f.port, tag="b2")
+        await cancelled(f)
+        assert all(getattr(m, "status", 0) not in (180, 487) for m in _drain(f.uac))
 
 
 SERIAL = """
