@@ -321,8 +321,9 @@ class Message(HeaderSection):
         return new
 
     def _bare_copy(self) -> Message:
-        """A message with this one's start line and no header section yet."""
-        raise NotImplementedError
+        """A message with this one's start line (a bare Message has none); :meth:`copy`
+        installs the header section and body."""
+        return Message()
 
 
 class Request(Message):

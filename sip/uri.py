@@ -85,7 +85,7 @@ class URI:
 
     Treat it as immutable: :meth:`replace` returns a changed copy."""
 
-    __slots__ = ("scheme", "user", "password", "host", "port", "params", "headers", "opaque", "raw")
+    __slots__ = _FIELDS
 
     def __init__(
         self,
