@@ -17,9 +17,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 
-import sip
 from app import management
 from app.cfgpre import ConfigError, cli_defines
 from app.config import Config, Listen, load_modules, parse_config, parse_listen
@@ -28,13 +26,6 @@ from app.server import Server, bind_sockets, run_worker, set_master
 from app.workers import Workers
 
 log = logging.getLogger("siprouter")
-
-
-def _version() -> str:
-    try:
-        return version("siprouter")
-    except PackageNotFoundError:
-        return "dev"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -48,10 +39,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-d", dest="debug", action="count", default=0, help="more debug output")
     p.add_argument("-D", dest="foreground", action="count", default=0, help="(always foreground)")
     p.add_argument("-E", dest="stderr", action="store_true", help="(always logs to stderr)")
-    core = " (sip/ compiled by mypyc)" if sip.COMPILED else ""
-    p.add_argument(
-        "--version", "-v", "-V", action="version", version=f"siprouter {_version()}{core}"
-    )
+    about = f"siprouter {management.version_info().version} ({management.CORE_BUILD})"
+    p.add_argument("--version", "-v", "-V", action="version", version=about)
     return p
 
 

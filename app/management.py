@@ -117,6 +117,10 @@ def all_modules(modules: Iterable[Module]) -> list[Module]:
     return [*BUILTIN, *modules]
 
 
+#: which build of the SIP core runs (``siprouter --version``, the workers' start-up line)
+CORE_BUILD = "sip/ compiled by mypyc" if sip.COMPILED else "sip/ pure Python"
+
+
 def version_info(started: float | None = None) -> CoreInfo:
     try:
         ver = version("siprouter")

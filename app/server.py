@@ -20,7 +20,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import sip
 from app import management
 from app.config import Config, Listen
 from app.context import Ctx
@@ -143,8 +142,8 @@ async def run_worker(
         await server.start()
         if gc_tuning:
             tune_gc()
-        log.info("worker %d ready on %s (sip/ %s)", server.rank, _bound_text(server),
-                 "compiled by mypyc" if sip.COMPILED else "pure Python")  # fmt: skip
+        log.info("worker %d ready on %s (%s)", server.rank, _bound_text(server),
+                 management.CORE_BUILD)  # fmt: skip
         if ready is not None:
             ready.set()
         await done.wait()
