@@ -92,7 +92,9 @@ async def timed_loop(step: Callable[[int], Any], indexes: range, profile: bool,
             await asyncio.sleep(0)
     cpu = time.process_time() - t0
     if prof is not None:
-        pstats.Stats(prof).sort_stats("tottime").print_stats(top)
+        if os.environ.get("PROFILE_OUT"):
+            prof.dump_stats(os.environ["PROFILE_OUT"])
+        pstats.Stats(prof).sort_stats(os.environ.get("PROFILE_SORT", "tottime")).print_stats(top)
     return cpu
 
 

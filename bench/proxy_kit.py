@@ -31,7 +31,9 @@ loadmodule "pv.so"
 
 CFG = (
     _HEAD
-    + """loadmodule "kemix.so"
+    + """kemi.onsend_route_callback="none"
+kemi.reply_route_callback="none"
+loadmodule "kemix.so"
 loadmodule "app_python3.so"
 modparam("app_python3", "load", "SCRIPT")
 cfgengine "python"
