@@ -214,10 +214,10 @@ def finalize(ctx: Any, out_msg: Any, out_proto: str, out_host: str, out_port: in
     st = ctx.extra.get(rb.STATE_KEY)
     if st is None or not st.count or st.inbound is None:
         return
-    values = _values(ctx, st, rb.Iface(out_proto.lower(), out_host, out_port))
-    single = _values(ctx, st, None)
-    if values == single:
-        return  # one interface: the Record-Route in place is right
+    out, mode = rb.Iface(out_proto.lower(), out_host, out_port), module.cfg["enable_double_rr"]
+    if st.preset or not mode or (mode == 1 and out == st.inbound):
+        return  # one value (as _values() gives): the Record-Route in place is right
+    values, single = _values(ctx, st, out), _values(ctx, st, None)
     extra = _branch_extra(out_msg, single[0])
     if extra:
         values = [v[: v.rindex(">")] + extra + v[v.rindex(">") :] for v in values]
@@ -245,13 +245,6 @@ def _mine(ctx: Any) -> Any:
     return is_mine
 
 
-def _local_params(req: Request, is_mine: Any) -> str | None:
-    if req.routes and is_mine(req.uri):
-        return _params_text(req.uri)
-    routes = req.routes
-    return _params_text(routes[0].uri) if routes and is_mine(routes[0].uri) else None
-
-
 def _params_text(uri: URI) -> str:
     return ";".join(k if v is None else f"{k}={v}" for k, v in uri.params)
 
@@ -262,11 +255,13 @@ def loose_route(ctx: Any) -> int:
     req = ctx.request
     if req is None or "route" not in ctx.msg:
         return -1
-    is_mine = _mine(ctx)
     msg = ctx.editing()
     st = rb.state(ctx)
-    st.route_params = _local_params(msg, is_mine)
-    preprocess_routes(msg, is_mine)
+    uri, routes = msg.uri, msg.routes
+    done = preprocess_routes(msg, _mine(ctx))
+    # the parameters of our local Route: the R-URI a strict router left, else our top Route
+    ours = uri if done.strict else routes[0].uri if done.removed else None
+    st.route_params = None if ours is None else _params_text(ours)
     st.routed = True
     if not msg.routes:
         if RR_CALLBACKS and st.route_params:
