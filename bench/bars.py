@@ -1,0 +1,130 @@
+"""Issue 5's CPU bars in one command: siprouter (pure Python, and with ``sip/`` compiled by
+mypyc) beside Kamailio 5.6 + app_python3 running the same KEMI script, each scenario run in
+alternating rounds, and the share of Kamailio's work per CPU-second each build does.
+
+    python bench/bars.py [--rounds 3] [--builds pure,compiled] [--scenarios calls,register,options]
+
+Scenarios (each the bench named, at one rate for every proxy):
+
+* ``calls``: ``bench/calls.py --calls 6000 --rate 300`` (INVITE-ACK-BYE, record-routed);
+* ``register``: ``bench/register.py --users 10000 --rate 4500 --cases memory``;
+* ``options``: ``bench/options.py --calls 20000`` (unlimited rate, 200 in flight).
+
+Kamailio 5.6's ``--proxy kamailio`` runs app_python3 with the script of
+``bench/proxy_kit.py`` (register: bench/register.py's). The ``compiled`` build is a copy of
+the work tree in a temporary folder with ``python -m mypyc sip`` run in it (~40 s, needs gcc);
+its benches run from there, so the proxy imports the compiled ``sip/`` (its start-up log says
+so). Runs on the same machine move by 10-20 % from one minute to the next, so every
+scenario runs each proxy once per round, in turn, and the table gives the median and the
+range of the CPU per operation, and the median share (Kamailio's CPU per operation over
+ours, from the same round). Issue 5's bar is a share of at least 50 %. A benchmark, never
+part of the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: scenario -> (bench script, its arguments, arguments naming the proxy, unit, figure regex)
+SCENARIOS: dict[str, tuple[str, list[str], dict[str, list[str]], str, str]] = {
+    "calls": ("calls.py", ["--calls", "6000", "--rate", "300"],
+              {"siprouter": ["--proxy", "siprouter"], "kamailio": ["--proxy", "kamailio"]},
+              "ms per call", r"= ([\d.]+) ms per call"),
+    "register": ("register.py", ["--users", "10000", "--rate", "4500", "--cases", "memory"],
+                 {"siprouter": ["--proxy", "siprouter"], "kamailio": ["--proxy", "kamailio"]},
+                 "ms per registration", r"([\d.]+) ms proxy CPU per registration"),
+    "options": ("options.py", ["--calls", "20000"],
+                {"siprouter": ["--proxy", "siprouter"], "kamailio": ["--proxy", "kamailio"]},
+                "us per request", r"proxy CPU (\d+) us per request"),
+}  # fmt: skip
+
+
+def compiled_tree(folder: Path) -> Path:
+    """A copy of the work tree's tracked files in ``folder`` with ``sip/`` compiled."""
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                           check=True).stdout.split()  # fmt: skip
+    for name in files:
+        src = ROOT / name
+        if src.is_file():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, folder / name)
+    print(f"compiling sip/ with mypyc in {folder} ...", flush=True)
+    subprocess.run([sys.executable, "-m", "mypyc", "sip"], cwd=folder, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    return folder
+
+
+def measure(scenario: str, proxy: str, tree: Path | None) -> float | None:
+    """One run of ``scenario`` against ``proxy`` (``tree``: the compiled copy, or None)."""
+    script, args, by_proxy, _, pattern = SCENARIOS[scenario]
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
+    base = tree or ROOT
+    cmd = [sys.executable, str(base / "bench" / script), *args, *by_proxy[proxy]]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=base, timeout=900)
+    found = re.findall(pattern, done.stdout)
+    line = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-300:]
+    print(f"    {line.strip()}", flush=True)
+    return float(found[-1]) if found else None
+
+
+def report(results: dict[tuple[str, str], list[float | None]], scenarios: list[str],
+           columns: list[str]) -> None:  # fmt: skip
+    """The table: median (range) per column and the median share of Kamailio's work."""
+    print("\n| scenario | " + " | ".join(columns) + " | " + " | ".join(
+        f"{c} share of Kamailio's work" for c in columns if c != "kamailio") + " |")  # fmt: skip
+    print("|---" * (1 + len(columns) + len(columns) - 1) + "|")
+    for scenario in scenarios:
+        unit = SCENARIOS[scenario][3]
+        cells, shares = [], []
+        kam = results.get((scenario, "kamailio"), [])
+        for col in columns:
+            runs = [r for r in results.get((scenario, col), []) if r is not None]
+            f = ".0f" if unit.startswith("us") else ".3f"
+            cells.append(f"{statistics.median(runs):{f}} ({min(runs):{f}}–{max(runs):{f}}) {unit}"
+                         if runs else "–")  # fmt: skip
+            if col != "kamailio":
+                pairs = [k / o for k, o in zip(kam, results.get((scenario, col), []), strict=False)
+                         if k and o]  # fmt: skip
+                shares.append(f"{100 * statistics.median(pairs):.0f} %" if pairs else "–")
+        print(f"| {scenario} | " + " | ".join(cells + shares) + " |")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--builds", default="pure,compiled", help="pure, compiled or both")
+    p.add_argument("--scenarios", default="calls,register,options")
+    a = p.parse_args()
+    if shutil.which("sipp") is None or shutil.which("kamailio") is None:
+        raise SystemExit("needs sipp (sip-tester) and kamailio (with kamailio-python3-modules)")
+    builds = a.builds.split(",")
+    scenarios = [s for s in a.scenarios.split(",") if s in SCENARIOS]
+    columns = [*builds, "kamailio"]
+    results: dict[tuple[str, str], list[float | None]] = {}
+    with tempfile.TemporaryDirectory(prefix="siprouter-bars-") as tmp:
+        tree = compiled_tree(Path(tmp)) if "compiled" in builds else None
+        for n in range(1, a.rounds + 1):
+            for scenario in scenarios:
+                print(f"round {n}, {scenario}:", flush=True)
+                for col in columns:
+                    proxy = "kamailio" if col == "kamailio" else "siprouter"
+                    figure = measure(scenario, proxy, tree if col == "compiled" else None)
+                    results.setdefault((scenario, col), []).append(figure)
+    report(results, scenarios, columns)
+
+
+if __name__ == "__main__":
+    main()
