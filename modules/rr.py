@@ -95,10 +95,16 @@ def _values(ctx: Any, st: rb.RRState, out: rb.Iface | None) -> list[str]:
         return [rb.preset_value(v, tail, lr) for v in st.preset]
     assert st.inbound is not None
     inb = st.inbound
-    mode = module.cfg["enable_double_rr"]
-    if out is None or not mode or (mode == 1 and out == inb):
+    if out is None or _one_value(st, out):
         return [rb.auto_value(inb, tail, r2=False, transport=True, lr=lr)]
     return [rb.auto_value(x, tail, r2=True, transport=True, lr=lr) for x in (out, inb)]
+
+
+def _one_value(st: rb.RRState, out: rb.Iface) -> bool:
+    """True when record_route() writes one value for outgoing side ``out``, False for
+    the ``r2=on`` pair of ``enable_double_rr``."""
+    mode = module.cfg["enable_double_rr"]
+    return not mode or (mode == 1 and out == st.inbound)
 
 
 def _apply(ctx: Any, st: rb.RRState) -> int:
@@ -214,9 +220,9 @@ def finalize(ctx: Any, out_msg: Any, out_proto: str, out_host: str, out_port: in
     st = ctx.extra.get(rb.STATE_KEY)
     if st is None or not st.count or st.inbound is None:
         return
-    out, mode = rb.Iface(out_proto.lower(), out_host, out_port), module.cfg["enable_double_rr"]
-    if st.preset or not mode or (mode == 1 and out == st.inbound):
-        return  # one value (as _values() gives): the Record-Route in place is right
+    out = rb.Iface(out_proto.lower(), out_host, out_port)
+    if st.preset or _one_value(st, out):
+        return  # the value written by record_route() is right for this side
     values, single = _values(ctx, st, out), _values(ctx, st, None)
     extra = _branch_extra(out_msg, single[0])
     if extra:

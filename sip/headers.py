@@ -229,12 +229,8 @@ def parse_name_addr(text: str) -> NameAddr:
     if m is not None:
         g = m.groups()
         if len(g) == 4:
-            na, ptext = NameAddr(g[2], g[0] or g[1], (), value), g[3]
-        else:
-            na, ptext = NameAddr(g[0], None, (), value), g[1]
-        if ptext:  # parameters split on first use
-            na._params, na._ptext = None, ptext
-        return na
+            return NameAddr._lazy(g[0] or g[1], g[2], g[3], value)
+        return NameAddr._lazy(None, g[0], g[1], value)
     return _parse_name_addr_slow(value)
 
 
