@@ -2,7 +2,7 @@
 mypyc) beside Kamailio 5.6 + app_python3 running the same KEMI script, each scenario run in
 alternating rounds, and the share of Kamailio's work per CPU-second each build does.
 
-    python bench/bars.py [--rounds 3] [--builds pure,compiled]
+    python bench/bars.py [--rounds 3] [--builds pure,compiled] [--python PY[,PY...]]
                          [--scenarios calls,register,register-auth,options,http]
 
 Scenarios (each the bench named, at one rate for every proxy):
@@ -25,6 +25,14 @@ scenario runs each proxy once per round, in turn, and the table gives the median
 range of the CPU per operation, and the median share (Kamailio's CPU per operation over
 ours, from the same round). Issue 5's bar is a share of at least 50 %. A benchmark, never
 part of the tests.
+
+``--python`` names the interpreters siprouter runs on (default: the one running this
+script; each needs siprouter installed, ``pip --python PY install -e '.[test]'``, plus mypy
+and setuptools for the compiled build). Every build runs on each of them, in columns
+labelled with the interpreter's version and base prefix. Kamailio's app_python3 embeds
+Debian's libpython3.11, and Debian builds its Python with profile-guided optimisation and
+LTO; pyenv builds without them unless told (``PYTHON_CONFIGURE_OPTS="--enable-optimizations
+--with-lto"``), so ``--python python,/usr/bin/python3``-style runs compare interpreters too.
 """
 
 from __future__ import annotations
@@ -63,7 +71,14 @@ SCENARIOS: dict[str, tuple[str, list[str], dict[str, list[str]], str, str]] = {
 ABSOLUTE = {"http": 0.85}
 
 
-def compiled_tree(folder: Path) -> Path:
+def interpreter_label(python: str) -> str:
+    """``3.11.2 /usr``: the version and base prefix of the interpreter ``python`` runs."""
+    probe = "import sys; print(sys.version.split()[0], sys.base_prefix)"
+    return subprocess.run([python, "-c", probe], capture_output=True, text=True,
+                          check=True).stdout.strip()  # fmt: skip
+
+
+def compiled_tree(folder: Path, python: str) -> Path:
     """A copy of the work tree's tracked files in ``folder`` with ``sip/`` compiled."""
     files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
                            check=True).stdout.split()  # fmt: skip
@@ -73,20 +88,21 @@ def compiled_tree(folder: Path) -> Path:
             (folder / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, folder / name)
     print(f"compiling sip/ with mypyc in {folder} ...", flush=True)
-    subprocess.run([sys.executable, "-m", "mypyc", "sip"], cwd=folder, check=True,
+    subprocess.run([python, "-m", "mypyc", "sip"], cwd=folder, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     return folder
 
 
-def measure(scenario: str, proxy: str, tree: Path | None) -> float | None:
-    """One run of ``scenario`` against ``proxy`` (``tree``: the compiled copy, or None)."""
+def measure(scenario: str, proxy: str, tree: Path | None, python: str) -> float | None:
+    """One run of ``scenario`` against ``proxy`` (``tree``: the compiled copy, or None) with
+    the bench (and so siprouter) run by ``python``."""
     script, args, by_proxy, _, pattern = SCENARIOS[scenario]
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
     if tree is not None:
         env["PYTHONPATH"] = str(tree)
     base = tree or ROOT
-    cmd = [sys.executable, str(base / "bench" / script), *args, *by_proxy[proxy]]
+    cmd = [python, str(base / "bench" / script), *args, *by_proxy[proxy]]
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=base, timeout=900)
     found = re.findall(pattern, done.stdout)
     line = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-300:]
@@ -124,24 +140,32 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--builds", default="pure,compiled", help="pure, compiled or both")
+    p.add_argument("--python", default=sys.executable, help="interpreters, comma-separated")
     p.add_argument("--scenarios", default=",".join(SCENARIOS))
     a = p.parse_args()
     if shutil.which("sipp") is None or shutil.which("kamailio") is None:
         raise SystemExit("needs sipp (sip-tester) and kamailio (with kamailio-python3-modules)")
-    builds = a.builds.split(",")
+    pythons = a.python.split(",")
+    labels = {py: interpreter_label(py) for py in pythons}
+    #: column -> (build, interpreter)
+    runs = {(f"{b} [{labels[py]}]" if len(pythons) > 1 else b): (b, py)
+            for py in pythons for b in a.builds.split(",")}  # fmt: skip
     scenarios = [s for s in a.scenarios.split(",") if s in SCENARIOS]
-    columns = [*builds, "kamailio"]
+    columns = [*runs, "kamailio"]
     results: dict[tuple[str, str], list[float | None]] = {}
     with tempfile.TemporaryDirectory(prefix="siprouter-bars-") as tmp:
-        tree = compiled_tree(Path(tmp)) if "compiled" in builds else None
+        trees = {py: compiled_tree(Path(tmp) / str(i), py) for i, py in enumerate(pythons)
+                 if any(b == "compiled" for b, _ in runs.values())}  # fmt: skip
         for n in range(1, a.rounds + 1):
             for scenario in scenarios:
                 print(f"round {n}, {scenario}:", flush=True)
                 for col in columns:
+                    build, py = runs.get(col, ("kamailio", sys.executable))
                     proxy = "kamailio" if col == "kamailio" else "siprouter"
                     if proxy not in SCENARIOS[scenario][2]:
                         continue
-                    figure = measure(scenario, proxy, tree if col == "compiled" else None)
+                    tree = trees[py] if build == "compiled" else None
+                    figure = measure(scenario, proxy, tree, py)
                     results.setdefault((scenario, col), []).append(figure)
     report(results, scenarios, columns)
 
