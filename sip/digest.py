@@ -25,10 +25,10 @@ from .errors import RemoteProtocolError
 __all__ = ["AuthHeader", "parse_auth", "render_auth", "digest_response", "HASHES"]
 
 #: one ``name=value`` pair and its comma: a quoted value's inside (group 2, escapes kept) or
-#: a token (group 3); possessive loops, so a long quoted value costs one pass, no backtracking
+#: a token (group 3); atomic loops, so a long quoted value costs one pass, no backtracking
 _PAIR_RE = re.compile(
     r"[ \t]*+([A-Za-z0-9\-_.!%*+`\'~]++)[ \t]*+=[ \t]*+"
-    r'(?:"([^"\\]*+(?:\\.[^"\\]*+)*+)"|([^\s,"]++))[ \t]*+(?:,|\Z)',
+    r'(?:"([^"\\]*+(?>(?:\\.[^"\\]*+)*))"|([^\s,"]++))[ \t]*+(?:,|\Z)',
     re.S,
 )
 _SCHEME_RE = re.compile(r"[ \t]*([A-Za-z0-9\-_.!%*+`'~]+)(?:[ \t]+|\Z)")

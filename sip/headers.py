@@ -112,10 +112,12 @@ def _set_param(params: Params, name: str, value: str | None) -> Params:
 
 
 _TOK = r"A-Za-z0-9\-.!%*_+`'~"
-# possessive throughout: no part can give back what the next one would take
-_FAST_PARAMS = rf"((?:;[{_TOK}]++(?:=[{_TOK}:\[\]]++)?+)*+)"
+# possessive throughout: no part can give back what the next one would take. A repeated
+# group is possessive as an atomic group, (?>(?:...)*), not as (?:...)*+: Python before
+# 3.11.5 (Debian 12 has 3.11.2) mis-matches the latter (CPython gh-106052).
+_FAST_PARAMS = rf"((?>(?:;[{_TOK}]++(?>(?:=[{_TOK}:\[\]]++)?))*))"
 _NA_FAST_RE = re.compile(
-    rf'(?:("(?:[^"\\\r\n]++|\\.)*+")[ \t]*+|([{_TOK}]++(?:[ \t]++[{_TOK}]++)*+)[ \t]*+)?+'
+    rf'(?>(?:("(?>(?:[^"\\\r\n]++|\\.)*)")[ \t]*+|([{_TOK}]++(?>(?:[ \t]++[{_TOK}]++)*))[ \t]*+)?)'
     rf"<([^<>\s]++)>{_FAST_PARAMS}\Z"
 )
 _SPEC_FAST_RE = re.compile(rf'([^\s;<>",?]++){_FAST_PARAMS}\Z')
@@ -276,7 +278,7 @@ def parse_name_addrs(value: str) -> list[NameAddr]:
 
 
 _VIA_FAST_RE = re.compile(
-    rf"SIP/2\.0/([A-Za-z]++) ([A-Za-z0-9\-.]++|\[[0-9A-Fa-f:.]++\])(?::([0-9]{{1,5}}+))?+"
+    rf"SIP/2\.0/([A-Za-z]++) ([A-Za-z0-9\-.]++|\[[0-9A-Fa-f:.]++\])(?>(?::([0-9]{{1,5}}+))?)"
     rf"{_FAST_PARAMS}\Z"
 )
 

@@ -507,11 +507,11 @@ def parse_uint(value: str) -> int:
 #: the header lines a response copies: Via, From, To, Call-ID, CSeq (full or compact names,
 #: folding kept)
 _COPY_RE = re.compile(
-    r"\r\n(?:[Vv](?:[Ii][Aa])?+|[Ff](?:[Rr][Oo][Mm])?+|[Tt][Oo]?+|[Cc][Aa][Ll][Ll]-[Ii][Dd]|[Ii]"
-    r"|[Cc][Ss][Ee][Qq])[ \t]*+:[^\r]*+(?:\r\n[ \t][^\r]*+)*+"
+    r"\r\n(?:[Vv](?>(?:[Ii][Aa])?)|[Ff](?>(?:[Rr][Oo][Mm])?)|[Tt][Oo]?+|[Cc][Aa][Ll][Ll]-[Ii][Dd]"
+    r"|[Ii]|[Cc][Ss][Ee][Qq])[ \t]*+:[^\r]*+(?>(?:\r\n[ \t][^\r]*+)*)"
 )
 _TO_LINE_RE = re.compile(r"\r\n[Tt][Oo]?+[ \t]*+:")
-_VIA_LINE_RE = re.compile(r"\r\n[Vv](?:[Ii][Aa])?+[ \t]*+:")
+_VIA_LINE_RE = re.compile(r"\r\n[Vv](?>(?:[Ii][Aa])?)[ \t]*+:")
 _VIA_GROUP, _TO_GROUP = PLAIN_NAMES.index("via") + 1, PLAIN_NAMES.index("to") + 1
 
 

@@ -70,7 +70,7 @@ def _plain_alternative(group: int, name: str) -> str:
     that differs at once; a set or ``re.IGNORECASE`` would cost a call per line), the rest
     any case. ``_POISON`` eats the line and its CR so that no further line and no end can
     match: a repeated single header, or the name followed by a blank and no colon, makes
-    the section not plain (the possessive repeat never takes that line back). So does the
+    the section not plain (the atomic repeat never takes that line back). So does the
     name followed by anything but a token character or a colon after blanks: the line
     editors (``_line_index``) would take it for this header, the look-ups would not."""
     again = r"[^\r]*+" if name == "via" else _POISON  # Via may repeat; the first is kept
@@ -90,11 +90,11 @@ _TOKEN = r"A-Za-z0-9\-.!%*_+`'~"  # RFC 3261 token characters
 #: ``PLAIN_NAMES[i - 1]`` header (None when absent; leading blanks skipped, trailing kept).
 #: Any other line must start with two token characters (no folding, no compact forms).
 PLAIN_RE = re.compile(
-    r"(?:\r\n(?:"
+    r"(?>(?:\r\n(?:"
     + "|".join(_plain_alternative(i, n) for i, n in enumerate(PLAIN_NAMES, 1))
     + "|"
     + "|".join(_lower_first(n) for n in PLAIN_NAMES)
-    + rf"|[{_TOKEN}][{_TOKEN}][^\r]*+))*+\r\n\r\n\Z"
+    + rf"|[{_TOKEN}][{_TOKEN}][^\r]*+))*)\r\n\r\n\Z"
 )
 
 Patterns = tuple[str, str | None, int]

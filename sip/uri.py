@@ -31,10 +31,12 @@ _SIP_RE = re.compile(
     r"(?:\?(?P<headers>.*))?\Z",
     re.S,
 )
-# possessive: no part can give back characters the next one would take (no backtracking)
+# possessive: no part can give back characters the next one would take (no backtracking);
+# groups inside atomic groups, not possessive repeats (sip/headers.py: gh-106052)
 _FAST_RE = re.compile(
-    r"(sips?):(?:([A-Za-z0-9\-_.!~*'()&=+$,]++)@)?+([A-Za-z0-9\-.]++)(?::([0-9]{1,5}+))?+"
-    r"((?:;[A-Za-z0-9\-_.!~*'()&+$\[\]/:]++(?:=[A-Za-z0-9\-_.!~*'()&+$\[\]/:]++)?+)*+)\Z"
+    r"(sips?):(?>(?:([A-Za-z0-9\-_.!~*'()&=+$,]++)@)?)([A-Za-z0-9\-.]++)"
+    r"(?>(?::([0-9]{1,5}+))?)"
+    r"((?>(?:;[A-Za-z0-9\-_.!~*'()&+$\[\]/:]++(?>(?:=[A-Za-z0-9\-_.!~*'()&+$\[\]/:]++)?))*))\Z"
 )
 _HOSTNAME_RE = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_\-.]*[A-Za-z0-9_.])?\Z")
 _IPV6_RE = re.compile(r"\[[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*\]\Z")
