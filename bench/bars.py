@@ -27,8 +27,8 @@ ours, from the same round). Issue 5's bar is a share of at least 50 %. A benchma
 part of the tests.
 
 ``--python`` names the interpreters siprouter runs on (default: the one running this
-script; each needs siprouter installed, ``pip --python PY install -e '.[test]'``, plus mypy
-and setuptools for the compiled build). Every build runs on each of them, in columns
+script; each needs siprouter installed, ``pip --python PY install -e '.[test]'`` (mypy
+comes with it), plus setuptools for the compiled build). Every build runs on each of them, in columns
 labelled with the interpreter's version and base prefix. Kamailio's app_python3 embeds
 Debian's libpython3.11, and Debian builds its Python with profile-guided optimisation and
 LTO; pyenv builds without them unless told (``PYTHON_CONFIGURE_OPTS="--enable-optimizations
