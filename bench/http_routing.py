@@ -16,6 +16,11 @@ open (a pause before BYE, tests/e2e/scenarios/http_uac_hold.xml) until the last 
 all ``--calls`` calls in flight at once (the most sipp counted is printed; calls/s then
 measures the hold, not the proxy). ``--probe`` sends an OPTIONS every 20 ms meanwhile and
 prints how fast they were answered; ``--tcp`` runs both sipps over TCP (no retransmissions).
+``--capacity STEP`` measures capacity instead: from ``--rate`` upward by STEP calls/s, every
+service latency at each rate (``--seconds`` of calls each), until every latency has failed
+once; a rate passes when under 1 % of the calls fail and the proxy-added p99 stays under
+500 ms (issue 5's criterion). Prints the highest rate each latency passed: what a slow backend
+costs in capacity.
 A benchmark, not a test; every process it starts is stopped by its own handle.
 """
 
@@ -125,6 +130,33 @@ def run(calls: int, rate: int, latency_ms: float, workers: int, hold: bool = Fal
             "max_waiting": waiting, "at_once": at_once, "options": options}  # fmt: skip
 
 
+def passes(r: dict[str, Any]) -> bool:
+    """A capacity probe passed: under 1 % of the calls failed, proxy-added p99 < 500 ms."""
+    return bool(r["ok"] >= 0.99 * r["calls"] and r["added_p99"] < 500.0)
+
+
+def capacity(start: int, step: int, seconds: float, latencies: list[float],
+             workers: int) -> dict[float, int]:  # fmt: skip
+    """The highest rate (calls/s) each service latency sustained, probing upward from
+    ``start`` with every latency at each rate (machine drift hits them alike)."""
+    best: dict[float, int] = {}
+    alive = list(latencies)
+    rate = start
+    while alive:
+        for latency in list(alive):
+            r = run(int(rate * seconds), rate, latency, workers)
+            ok = passes(r)
+            print(f"  {rate}/s, service latency {latency:.0f} ms: {r['ok']}/{r['calls']} ok, "
+                  f"{r['cps']:.0f} calls/s, {r['cpu_ms_per_call']:.2f} ms CPU/call, added p99 "
+                  f"{r['added_p99']:.0f} ms: {'pass' if ok else 'FAIL'}", flush=True)  # fmt: skip
+            if ok:
+                best[latency] = rate
+            else:
+                alive.remove(latency)
+        rate += step
+    return best
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--calls", type=int, default=2000)
@@ -134,7 +166,16 @@ def main() -> None:
     p.add_argument("--hold", action="store_true", help="keep all calls up at once")
     p.add_argument("--probe", action="store_true", help="OPTIONS every 20 ms meanwhile")
     p.add_argument("--tcp", action="store_true", help="sipp caller and callee over TCP")
+    p.add_argument("--capacity", type=int, metavar="STEP", help="find each latency's capacity")
+    p.add_argument("--seconds", type=float, default=10.0, help="length of a capacity probe")
     args = p.parse_args()
+    if args.capacity:
+        print(f"capacity from {args.rate}/s by {args.capacity}/s, {args.seconds:.0f} s probes, "
+              f"workers={args.workers} udp")  # fmt: skip
+        best = capacity(args.rate, args.capacity, args.seconds, args.latency_ms, args.workers)
+        for latency in args.latency_ms:
+            print(f"service latency {latency:>4.0f} ms: capacity {best.get(latency, 0)} calls/s")
+        return
     print(f"calls={args.calls} offered rate={args.rate}/s workers={args.workers}"
           f"{' hold' if args.hold else ''}{' tcp' if args.tcp else ' udp'}")  # fmt: skip
     for latency in args.latency_ms:
