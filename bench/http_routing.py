@@ -9,7 +9,8 @@ INVITE's transaction suspended while the service answers, record-routed ACK/BYE)
 example service (service.py, every answer delayed by each ``--latency-ms``), a sipp UAS,
 siprouter, and a sipp UAC placing INVITE/ACK/BYE calls at ``--rate`` (tests/e2e/scenarios/
 http_uac.xml). Prints, per service latency: successful calls per second of wall time, the
-proxy's CPU time (user+system, all its processes) per call, the proxy-added latency (sipp's
+proxy's CPU time (user+system, all its processes) per call (and the example service's,
+which shares the machine), the proxy-added latency (sipp's
 INVITE->200 time minus the service latency: p50/p99; it includes the HTTP round trip's own
 cost), and the most queries the service had waiting at once. ``--hold`` keeps every call
 open (a pause before BYE, tests/e2e/scenarios/http_uac_hold.xml) until the last one is up:
@@ -103,6 +104,7 @@ def run(calls: int, rate: int, latency_ms: float, workers: int, hold: bool = Fal
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp)  # fmt: skip
             rig.procs.append(uas)
             cpu0 = _cpu(rig.proxy.proc.pid)
+            svc0 = _cpu(rig.service.pid) if rig.service is not None else 0.0
             scenario = "http_uac_hold.xml" if hold else "http_uac.xml"
             cmd = [sipp, "-sf", str(SCENARIOS / scenario), f"127.0.0.1:{rig.port}",
                    "-i", "127.0.0.1", "-p", str(free_port()), "-m", str(calls), "-s", "bench",
@@ -115,6 +117,7 @@ def run(calls: int, rate: int, latency_ms: float, workers: int, hold: bool = Fal
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=700, cwd=tmp)
             elapsed = time.monotonic() - start
             cpu = _cpu(rig.proxy.proc.pid) - cpu0
+            svc = (_cpu(rig.service.pid) - svc0) if rig.service is not None else 0.0
             options = prober.stop() if prober is not None else {}
             waiting = rig.stats()["max_waiting"]
             rtts = sorted(_rtts(tmp))
@@ -125,6 +128,7 @@ def run(calls: int, rate: int, latency_ms: float, workers: int, hold: bool = Fal
     added = sorted(max(r - latency_ms, 0.0) for r in rtts) or [float("nan")]
     return {"calls": calls, "ok": ok, "failed": _counter(done.stdout, "Failed call"),
             "seconds": elapsed, "cps": ok / elapsed, "cpu_ms_per_call": 1000 * cpu / max(ok, 1),
+            "service_ms_per_call": 1000 * svc / max(ok, 1),
             "added_p50": statistics.median(added),
             "added_p99": added[min(len(added) - 1, int(len(added) * 0.99))],
             "max_waiting": waiting, "at_once": at_once, "options": options}  # fmt: skip
@@ -147,7 +151,8 @@ def capacity(start: int, step: int, seconds: float, latencies: list[float],
             r = run(int(rate * seconds), rate, latency, workers)
             ok = passes(r)
             print(f"  {rate}/s, service latency {latency:.0f} ms: {r['ok']}/{r['calls']} ok, "
-                  f"{r['cps']:.0f} calls/s, {r['cpu_ms_per_call']:.2f} ms CPU/call, added p99 "
+                  f"{r['cps']:.0f} calls/s, {r['cpu_ms_per_call']:.2f} ms CPU/call (service "
+                  f"{r['service_ms_per_call']:.2f}), added p99 "
                   f"{r['added_p99']:.0f} ms: {'pass' if ok else 'FAIL'}", flush=True)  # fmt: skip
             if ok:
                 best[latency] = rate
@@ -182,7 +187,8 @@ def main() -> None:
         r = run(args.calls, args.rate, latency, args.workers, args.hold, args.probe, args.tcp)
         print(f"service latency {latency:>4.0f} ms: {r['ok']}/{r['calls']} calls ok, "
               f"{r['failed']} failed, {r['cps']:.0f} calls/s, proxy CPU "
-              f"{r['cpu_ms_per_call']:.2f} ms/call, proxy-added latency p50 "
+              f"{r['cpu_ms_per_call']:.2f} ms/call (service {r['service_ms_per_call']:.2f}), "
+              f"proxy-added latency p50 "
               f"{r['added_p50']:.1f} ms p99 {r['added_p99']:.1f} ms, "
               f"at most {r['max_waiting']} queries waiting at once, "
               f"at most {r['at_once']} calls in flight at once", flush=True)  # fmt: skip
