@@ -103,8 +103,8 @@ def run(calls: int, rate: int, latency_ms: float, workers: int, hold: bool = Fal
                  "-m", str(calls), "-nostdin", "-timeout", "600s", *transport],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp)  # fmt: skip
             rig.procs.append(uas)
-            cpu0 = _cpu(rig.proxy.proc.pid)
-            svc0 = _cpu(rig.service.pid) if rig.service is not None else 0.0
+            service = rig.service.pid if rig.service is not None else None
+            cpu0, svc0 = _cpu(rig.proxy.proc.pid), _cpu(service) if service else 0.0
             scenario = "http_uac_hold.xml" if hold else "http_uac.xml"
             cmd = [sipp, "-sf", str(SCENARIOS / scenario), f"127.0.0.1:{rig.port}",
                    "-i", "127.0.0.1", "-p", str(free_port()), "-m", str(calls), "-s", "bench",
@@ -117,7 +117,7 @@ def run(calls: int, rate: int, latency_ms: float, workers: int, hold: bool = Fal
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=700, cwd=tmp)
             elapsed = time.monotonic() - start
             cpu = _cpu(rig.proxy.proc.pid) - cpu0
-            svc = (_cpu(rig.service.pid) - svc0) if rig.service is not None else 0.0
+            svc = _cpu(service) - svc0 if service else 0.0
             options = prober.stop() if prober is not None else {}
             waiting = rig.stats()["max_waiting"]
             rtts = sorted(_rtts(tmp))
