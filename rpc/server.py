@@ -22,6 +22,7 @@ both need ``Authorization: Bearer <token>``; the listener binds 127.0.0.1 by def
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import ipaddress
 import logging
@@ -341,7 +342,7 @@ def _json_response(
 
 async def start_unix(path: str, handler: Any, mode: int) -> asyncio.AbstractServer:
     """A unix stream server on ``path`` (a stale socket file is replaced), chmod ``mode``."""
-    if os.path.exists(path):
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
     old = os.umask(0o777 & ~mode)
     try:
@@ -355,5 +356,6 @@ async def start_unix(path: str, handler: Any, mode: int) -> asyncio.AbstractServ
 async def stop_unix(server: asyncio.AbstractServer, path: str | None) -> None:
     server.close()
     await server.wait_closed()
-    if path and os.path.exists(path):
-        os.unlink(path)
+    if path:  # gone already when the management process removed its folder first
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
